@@ -1,0 +1,113 @@
+// y[t, n] = sum_k x[t, k] * W[n, k] (+ bias[n]) (+ y[t, n] when ACCUMULATE).
+// W is row-major [N, K] (a PyTorch Linear weight), read through weight()/weight4()
+// from the prepended weights_*.wgsl. Two entry points share the bindings:
+//   gemv: one invocation per output feature, looping over the (few) tokens.
+//   gemm: a 64x64 output tile per 16x16 workgroup, 4x4 outputs per invocation.
+
+struct Params {
+  T: u32, // tokens (rows of x)
+  K: u32, // input features
+  N: u32, // output features
+  _pad: u32,
+}
+
+override WG: u32 = 64u;
+override HAS_BIAS: bool = false;
+override ACCUMULATE: bool = false;
+
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<uniform> p: Params;
+
+fn store(t: u32, n: u32, acc: f32) {
+  var v = acc;
+  if (HAS_BIAS) {
+    v += bias[n];
+  }
+  let idx = t * p.N + n;
+  if (ACCUMULATE) {
+    v += y[idx];
+  }
+  y[idx] = v;
+}
+
+@compute @workgroup_size(WG)
+fn gemv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let n = gid.x + gid.y * nwg.x * WG;
+  if (n >= p.N) {
+    return;
+  }
+  let row = n * p.K;
+  let k4 = p.K / 4u;
+  for (var t = 0u; t < p.T; t++) {
+    let xr = t * p.K;
+    var acc = vec4<f32>(0.0);
+    for (var k = 0u; k < k4; k++) {
+      let i = 4u * k;
+      acc += weight4(row + i) * vec4<f32>(x[xr + i], x[xr + i + 1u], x[xr + i + 2u], x[xr + i + 3u]);
+    }
+    var s = acc.x + acc.y + acc.z + acc.w;
+    for (var k = 4u * k4; k < p.K; k++) {
+      s += weight(row + k) * x[xr + k];
+    }
+    store(t, n, s);
+  }
+}
+
+const TILE: u32 = 64u; // output tile edge (tokens and features)
+const TK: u32 = 16u;   // depth of one shared-memory step
+
+var<workgroup> xs: array<f32, 1024>; // [TILE][TK]
+var<workgroup> ws: array<f32, 1024>; // [TILE][TK]
+
+@compute @workgroup_size(16, 16)
+fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let t0 = wid.y * TILE;
+  let n0 = wid.x * TILE;
+  let li = lid.y * 16u + lid.x;
+  var acc: array<f32, 16>;
+  for (var k0 = 0u; k0 < p.K; k0 += TK) {
+    for (var j = 0u; j < 4u; j++) {
+      let e = li + j * 256u;
+      let r = e / TK;
+      let k = k0 + e % TK;
+      let t = t0 + r;
+      let n = n0 + r;
+      var xv = 0.0;
+      if (t < p.T && k < p.K) {
+        xv = x[t * p.K + k];
+      }
+      var wv = 0.0;
+      if (n < p.N && k < p.K) {
+        wv = weight(n * p.K + k);
+      }
+      xs[e] = xv;
+      ws[e] = wv;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < TK; kk++) {
+      var a: array<f32, 4>;
+      var b: array<f32, 4>;
+      for (var i = 0u; i < 4u; i++) {
+        a[i] = xs[(lid.y * 4u + i) * TK + kk];
+        b[i] = ws[(lid.x * 4u + i) * TK + kk];
+      }
+      for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+          acc[i * 4u + j] += a[i] * b[j];
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let t = t0 + lid.y * 4u + i;
+    for (var j = 0u; j < 4u; j++) {
+      let n = n0 + lid.x * 4u + j;
+      if (t < p.T && n < p.N) {
+        store(t, n, acc[i * 4u + j]);
+      }
+    }
+  }
+}

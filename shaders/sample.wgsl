@@ -1,0 +1,242 @@
+// Picks the next token from the last row of logits, on the GPU, so the decode
+// loop never waits for the host. One workgroup. Steps, in Hugging Face's order:
+// repetition penalty over the context tokens, temperature, top-k, top-p, then a
+// draw from the kept mass with a counter-based RNG keyed by (seed, position).
+// temperature <= 0 means greedy (argmax, lowest id on ties).
+// Afterwards the chosen id is appended to the context, becomes the next input
+// token, and is written to out[state.step]; an EOS id or a full context sets
+// state.done, after which steps write 0xffffffff and leave the state alone.
+
+struct Params {
+  vocab: u32,
+  topK: u32,        // 0: off
+  seed: u32,
+  repWindow: u32,   // 0: the whole context
+  temperature: f32, // <= 0: greedy
+  topP: f32,        // >= 1: off
+  repPenalty: f32,  // 1: off
+  maxSeq: u32,
+  eos: vec4<u32>,   // unused slots hold 0xffffffff
+}
+
+struct State {
+  pos: u32,
+  nTok: u32,
+  step: u32,
+  done: u32,
+}
+
+const WG: u32 = 256u;
+const NONE: u32 = 0xffffffffu;
+
+@group(0) @binding(0) var<storage, read> logits: array<f32>;
+@group(0) @binding(1) var<storage, read_write> work: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ctx: array<u32>;
+@group(0) @binding(3) var<storage, read_write> tokens: array<u32>;
+@group(0) @binding(4) var<storage, read_write> state: State;
+@group(0) @binding(5) var<storage, read_write> out: array<u32>;
+@group(0) @binding(6) var<uniform> p: Params;
+
+var<workgroup> red: array<f32, WG>;
+var<workgroup> redIdx: array<u32, WG>;
+var<workgroup> prefix: array<f32, WG>;
+var<workgroup> chosen: atomic<u32>;
+
+fn sum_all(lid: u32, v: f32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    if (lid < stride) {
+      red[lid] += red[lid + stride];
+    }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn pcg(v: u32) -> u32 {
+  let s = v * 747796405u + 2891336453u;
+  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
+  return (w >> 22u) ^ w;
+}
+
+fn prob(i: u32, mx: f32, invT: f32) -> f32 {
+  return exp((work[i] - mx) * invT);
+}
+
+// Kept mass: sum of prob(i) over i with prob(i) >= tau.
+fn mass(lid: u32, tau: f32, mx: f32, invT: f32) -> f32 {
+  var s = 0.0;
+  for (var i = lid; i < p.vocab; i += WG) {
+    let e = prob(i, mx, invT);
+    if (e >= tau) {
+      s += e;
+    }
+  }
+  return sum_all(lid, s);
+}
+
+fn count(lid: u32, tau: f32, mx: f32, invT: f32) -> f32 {
+  var c = 0.0;
+  for (var i = lid; i < p.vocab; i += WG) {
+    if (prob(i, mx, invT) >= tau) {
+      c += 1.0;
+    }
+  }
+  return sum_all(lid, c);
+}
+
+@compute @workgroup_size(WG)
+fn sample(@builtin(local_invocation_id) lidv: vec3<u32>) {
+  let lid = lidv.x;
+  let V = p.vocab;
+  let end = state.pos + state.nTok; // context is ctx[0..end)
+  for (var i = lid; i < V; i += WG) {
+    work[i] = logits[i];
+  }
+  storageBarrier();
+  workgroupBarrier();
+  if (p.repPenalty != 1.0) {
+    var start = 0u;
+    if (p.repWindow > 0u && end > p.repWindow) {
+      start = end - p.repWindow;
+    }
+    for (var j = start + lid; j < end; j += WG) {
+      let tok = ctx[j];
+      if (tok < V) {
+        let l = logits[tok];
+        work[tok] = select(l * p.repPenalty, l / p.repPenalty, l > 0.0);
+      }
+    }
+  }
+  storageBarrier();
+  workgroupBarrier();
+
+  // Argmax (lowest id on ties): the greedy choice and the fallback.
+  var best = -3.0e38;
+  var bestIdx = NONE;
+  for (var i = lid; i < V; i += WG) {
+    let v = work[i];
+    if (v > best) {
+      best = v;
+      bestIdx = i;
+    }
+  }
+  red[lid] = best;
+  redIdx[lid] = bestIdx;
+  if (lid == 0u) {
+    atomicStore(&chosen, NONE);
+  }
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    if (lid < stride) {
+      let ov = red[lid + stride];
+      let oi = redIdx[lid + stride];
+      if (ov > red[lid] || (ov == red[lid] && oi < redIdx[lid])) {
+        red[lid] = ov;
+        redIdx[lid] = oi;
+      }
+    }
+    workgroupBarrier();
+  }
+  let mx = red[0];
+  let argmax = redIdx[0];
+  workgroupBarrier();
+
+  if (p.temperature > 0.0) {
+    let invT = 1.0 / p.temperature;
+    var tau = 0.0;
+    if (p.topK > 0u && p.topK < V) {
+      var lo = 0.0;
+      var hi = 1.0;
+      for (var it = 0u; it < 32u; it++) {
+        let mid = 0.5 * (lo + hi);
+        if (count(lid, mid, mx, invT) >= f32(p.topK)) {
+          lo = mid;
+        } else {
+          hi = mid;
+        }
+      }
+      tau = lo;
+    }
+    if (p.topP < 1.0) {
+      let target = p.topP * mass(lid, tau, mx, invT);
+      var lo = tau;
+      var hi = 1.0;
+      for (var it = 0u; it < 32u; it++) {
+        let mid = 0.5 * (lo + hi);
+        if (mass(lid, mid, mx, invT) >= target) {
+          lo = mid;
+        } else {
+          hi = mid;
+        }
+      }
+      tau = lo;
+    }
+    // Each invocation owns a contiguous chunk; prefix sums locate the draw.
+    let chunk = (V + WG - 1u) / WG;
+    let c0 = min(lid * chunk, V);
+    let c1 = min(c0 + chunk, V);
+    var part = 0.0;
+    for (var i = c0; i < c1; i++) {
+      let e = prob(i, mx, invT);
+      if (e >= tau) {
+        part += e;
+      }
+    }
+    prefix[lid] = part;
+    workgroupBarrier();
+    if (lid == 0u) {
+      var run = 0.0;
+      for (var j = 0u; j < WG; j++) {
+        let v = prefix[j];
+        prefix[j] = run;
+        run += v;
+      }
+      red[0] = run;
+    }
+    workgroupBarrier();
+    let total = red[0];
+    let r = pcg(pcg(p.seed) ^ pcg(end * 2654435761u + 12345u));
+    let u = f32(r >> 8u) / 16777216.0 * total;
+    if (part > 0.0 && u >= prefix[lid] && u < prefix[lid] + part) {
+      var run = prefix[lid];
+      for (var i = c0; i < c1; i++) {
+        let e = prob(i, mx, invT);
+        if (e >= tau) {
+          run += e;
+          if (u < run) {
+            atomicMin(&chosen, i);
+            break;
+          }
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  if (lid == 0u) {
+    var id = atomicLoad(&chosen);
+    if (id == NONE) {
+      id = argmax;
+    }
+    if (state.done != 0u) {
+      out[state.step] = NONE;
+    } else {
+      out[state.step] = id;
+      if (end < p.maxSeq) {
+        ctx[end] = id;
+        tokens[0] = id;
+        state.pos = end;
+        state.nTok = 1u;
+      }
+      let isEos = id == p.eos.x || id == p.eos.y || id == p.eos.z || id == p.eos.w;
+      if (isEos || end + 1u > p.maxSeq) {
+        state.done = 1u;
+      }
+    }
+    state.step += 1u;
+  }
+}

@@ -1,0 +1,262 @@
+/**
+ * The model's operations as WebGPU kernels. Each method builds a reusable
+ * {@link Dispatch} (pipeline, bind group, workgroup counts) for fixed buffers
+ * and shapes; the model records its forward pass once per shape and replays it.
+ * Kernel choice by shape lives in one table ({@link MATMUL_KERNELS}).
+ *
+ * @example
+ * ```ts ignore
+ * const k = new WebGpuKernels(gpu);
+ * const d = await k.siluMul(gate, up, 172);
+ * new CommandBatch(gpu).run(d).submit();
+ * ```
+ * @module
+ */
+
+import { type Dispatch, makeDispatch } from "./command_batch.ts";
+import type { GpuContext } from "./device.ts";
+import type { GpuWeight } from "./gpu_weight.ts";
+import { PipelineCache } from "./pipeline_cache.ts";
+import { createUniform, f32, u32 } from "./uniforms.ts";
+
+/** Attention geometry shared by RoPE and attention kernels. */
+export interface AttentionShape {
+  /** Query heads. */
+  nHeads: number;
+  /** Key/value heads. */
+  nKv: number;
+  /** Head size. */
+  headDim: number;
+  /** KV cache rows. */
+  maxSeq: number;
+}
+
+/** One row of the matmul kernel table. */
+export interface MatmulKernel {
+  /** Entry point in shaders/matmul.wgsl. */
+  entry: "gemv" | "gemm";
+  /** Whether this row applies to T tokens on this adapter. */
+  when: (T: number, gpu: GpuContext) => boolean;
+  /** Workgroup counts for T tokens and N output features. */
+  workgroups: (T: number, N: number) => number | [number, number];
+}
+
+/** The matmul kernel table: the first row whose `when` holds is used. */
+export const MATMUL_KERNELS: readonly MatmulKernel[] = [
+  { entry: "gemv", when: (T) => T <= 4, workgroups: (_T, N) => Math.ceil(N / 64) },
+  {
+    entry: "gemm",
+    when: () => true,
+    workgroups: (T, N) => [Math.ceil(N / 64), Math.ceil(T / 64)],
+  },
+];
+
+const WG = 64;
+
+/** Builds dispatches for every kernel the forward pass and sampler use. */
+export class WebGpuKernels {
+  readonly #gpu: GpuContext;
+  readonly #pipelines: PipelineCache;
+  /** Uniform buffers created for dispatches, released by destroy(). */
+  readonly #uniforms: GPUBuffer[] = [];
+  /** Bound where a kernel declares an optional input that is absent (e.g. bias). */
+  readonly #empty: GPUBuffer;
+
+  /** Creates a kernel set on `gpu`'s device. */
+  constructor(gpu: GpuContext, pipelines = new PipelineCache(gpu)) {
+    this.#gpu = gpu;
+    this.#pipelines = pipelines;
+    this.#empty = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
+    this.#uniforms.push(this.#empty);
+  }
+
+  #uniform(fields: Parameters<typeof createUniform>[1]): GPUBuffer {
+    const b = createUniform(this.#gpu, fields);
+    this.#uniforms.push(b);
+    return b;
+  }
+
+  /** x[t, :] = E[tokens[t], :] for t < T. */
+  async embed(E: GpuWeight, tokens: GPUBuffer, x: GPUBuffer, T: number): Promise<Dispatch> {
+    const pipeline = await this.#pipelines.get({
+      shader: "embedding",
+      entry: "embed",
+      weights: E.dtype,
+      constants: { WG },
+    });
+    const params = this.#uniform([u32(T), u32(E.cols), u32(E.rows), u32(0)]);
+    return makeDispatch(
+      this.#gpu,
+      pipeline,
+      [E.buffer, tokens, x, params],
+      Math.ceil((T * E.cols) / WG),
+    );
+  }
+
+  /** y[r, :] = rmsnorm(x[rowStart + r, :]) * w for r < rows. */
+  async rmsnorm(
+    x: GPUBuffer,
+    w: GPUBuffer,
+    y: GPUBuffer,
+    rows: number,
+    dim: number,
+    eps: number,
+    rowStart = 0,
+  ): Promise<Dispatch> {
+    const pipeline = await this.#pipelines.get({
+      shader: "rmsnorm",
+      entry: "rmsnorm",
+      constants: { WG },
+    });
+    const params = this.#uniform([u32(dim), u32(rowStart), f32(eps), u32(0)]);
+    return makeDispatch(this.#gpu, pipeline, [x, w, y, params], rows);
+  }
+
+  /**
+   * y[t, n] = x[t, :] · W[n, :] (+ bias[n]) (+ y[t, n] with `accumulate`), for
+   * T tokens; the kernel comes from {@link MATMUL_KERNELS}.
+   */
+  async matmul(
+    W: GpuWeight,
+    x: GPUBuffer,
+    y: GPUBuffer,
+    T: number,
+    options: { bias?: GPUBuffer; accumulate?: boolean } = {},
+  ): Promise<Dispatch> {
+    const kernel = MATMUL_KERNELS.find((k) => k.when(T, this.#gpu))!;
+    const pipeline = await this.#pipelines.get({
+      shader: "matmul",
+      entry: kernel.entry,
+      weights: W.dtype,
+      constants: {
+        WG,
+        HAS_BIAS: Boolean(options.bias),
+        ACCUMULATE: Boolean(options.accumulate),
+      },
+    });
+    const params = this.#uniform([u32(T), u32(W.cols), u32(W.rows), u32(0)]);
+    const bias = options.bias ?? this.#empty;
+    return makeDispatch(
+      this.#gpu,
+      pipeline,
+      [W.buffer, x, y, bias, params],
+      kernel.workgroups(T, W.rows),
+    );
+  }
+
+  /** RoPE on q (in place) and k (into the cache), v copied into the cache. */
+  async ropeStore(
+    q: GPUBuffer,
+    k: GPUBuffer,
+    v: GPUBuffer,
+    kCache: GPUBuffer,
+    vCache: GPUBuffer,
+    state: GPUBuffer,
+    T: number,
+    shape: AttentionShape,
+    theta: number,
+  ): Promise<Dispatch> {
+    const pipeline = await this.#pipelines.get({
+      shader: "rope_store",
+      entry: "rope_store",
+      constants: { WG },
+    });
+    const params = this.#uniform([
+      u32(T),
+      u32(shape.nHeads),
+      u32(shape.nKv),
+      u32(shape.headDim),
+      f32(theta),
+      u32(shape.maxSeq),
+      u32(0),
+      u32(0),
+    ]);
+    const n = T * (shape.nHeads + shape.nKv) * (shape.headDim / 2);
+    return makeDispatch(
+      this.#gpu,
+      pipeline,
+      [q, k, v, kCache, vCache, state, params],
+      Math.ceil(n / WG),
+    );
+  }
+
+  /** Causal GQA attention of T queries over the cache; one workgroup per (head, token). */
+  async attention(
+    q: GPUBuffer,
+    kCache: GPUBuffer,
+    vCache: GPUBuffer,
+    out: GPUBuffer,
+    state: GPUBuffer,
+    T: number,
+    shape: AttentionShape,
+  ): Promise<Dispatch> {
+    const pipeline = await this.#pipelines.get({
+      shader: "attention",
+      entry: "attention",
+      constants: { WG },
+    });
+    const params = this.#uniform([
+      u32(T),
+      u32(shape.nHeads),
+      u32(shape.nKv),
+      u32(shape.headDim),
+      u32(shape.maxSeq),
+      u32(0),
+      u32(0),
+      u32(0),
+    ]);
+    return makeDispatch(
+      this.#gpu,
+      pipeline,
+      [q, kCache, vCache, out, state, params],
+      [shape.nHeads, T],
+    );
+  }
+
+  /** g = silu(g) * u over n elements. */
+  async siluMul(g: GPUBuffer, u: GPUBuffer, n: number): Promise<Dispatch> {
+    const pipeline = await this.#pipelines.get({
+      shader: "silu_mul",
+      entry: "silu_mul",
+      constants: { WG },
+    });
+    const params = this.#uniform([u32(n), u32(0), u32(0), u32(0)]);
+    return makeDispatch(this.#gpu, pipeline, [g, u, params], Math.ceil(n / WG));
+  }
+
+  /** out[r] = -log softmax(logits[r])[tokens[r + 1]] for r < rows. */
+  async nll(
+    logits: GPUBuffer,
+    tokens: GPUBuffer,
+    out: GPUBuffer,
+    rows: number,
+    vocab: number,
+  ): Promise<Dispatch> {
+    const pipeline = await this.#pipelines.get({ shader: "nll", entry: "nll", constants: { WG } });
+    const params = this.#uniform([u32(rows), u32(vocab), u32(0), u32(0)]);
+    return makeDispatch(this.#gpu, pipeline, [logits, tokens, out, params], rows);
+  }
+
+  /**
+   * Samples the next token from logits row 0 (see shaders/sample.wgsl);
+   * `params` is a uniform buffer written by the sampler settings.
+   */
+  async sample(
+    logits: GPUBuffer,
+    work: GPUBuffer,
+    ctx: GPUBuffer,
+    tokens: GPUBuffer,
+    state: GPUBuffer,
+    out: GPUBuffer,
+    params: GPUBuffer,
+  ): Promise<Dispatch> {
+    const pipeline = await this.#pipelines.get({ shader: "sample", entry: "sample" });
+    return makeDispatch(this.#gpu, pipeline, [logits, work, ctx, tokens, state, out, params], 1);
+  }
+
+  /** Releases the uniform buffers created by this kernel set. */
+  destroy(): void {
+    for (const b of this.#uniforms) b.destroy();
+    this.#uniforms.length = 0;
+  }
+}

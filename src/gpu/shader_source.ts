@@ -1,0 +1,51 @@
+/**
+ * Loads WGSL kernels from `shaders/`, one file per kernel family, composing a
+ * weight-access prelude (`weights_f32.wgsl` or `weights_f16.wgsl`) in front of
+ * kernels that read weight matrices.
+ *
+ * @example
+ * ```ts
+ * import { loadShaderSource } from "./shader_source.ts";
+ * const wgsl = await loadShaderSource("matmul", "f16");
+ * console.log(wgsl.includes("fn gemv"));
+ * ```
+ * @module
+ */
+
+import { GpuError } from "../errors.ts";
+
+/** Storage type of a weight matrix as the kernels read it. */
+export type WeightDType = "f32" | "f16";
+
+const SHADER_DIR = new URL("../../shaders/", import.meta.url);
+const texts = new Map<string, Promise<string>>();
+
+async function readText(url: URL): Promise<string> {
+  try {
+    if (url.protocol === "file:") return await Deno.readTextFile(url);
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    return await res.text();
+  } catch (e) {
+    throw new GpuError(`Cannot read shader ${url.href}: ${(e as Error).message}`);
+  }
+}
+
+function file(name: string): Promise<string> {
+  let t = texts.get(name);
+  if (!t) {
+    t = readText(new URL(`${name}.wgsl`, SHADER_DIR));
+    texts.set(name, t);
+  }
+  return t;
+}
+
+/**
+ * Returns the WGSL text of kernel family `name`, preceded by the weight
+ * prelude for `weights` when given.
+ */
+export async function loadShaderSource(name: string, weights?: WeightDType): Promise<string> {
+  const body = await file(name);
+  if (!weights) return body;
+  return `${await file(`weights_${weights}`)}\n${body}`;
+}
