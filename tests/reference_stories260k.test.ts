@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readLlama2c } from "../src/formats/llama2c.ts";
 import { ReferenceLlama } from "../src/model/reference_llama.ts";
 import type { LlamaWeights } from "../src/model/weights.ts";
 import { llama2cToHf, Llama2cTransformer } from "./support/llama2c_forward.ts";
@@ -20,14 +21,6 @@ function exists(url: URL): boolean {
 
 const haveModel = exists(MODEL);
 if (!haveModel) console.warn(`skipping stories260K tests: ${MODEL.pathname} not found`);
-
-// src/formats/llama2c.ts is written separately; use it once it exports readLlama2c.
-const FORMAT = new URL("../src/formats/llama2c.ts", import.meta.url);
-const haveFormat = exists(FORMAT) &&
-  /export\s+(async\s+)?function\s+readLlama2c\b/.test(Deno.readTextFileSync(FORMAT));
-if (haveModel && !haveFormat) {
-  console.warn("skipping readLlama2c test: src/formats/llama2c.ts does not export readLlama2c");
-}
 
 function argmax(row: Float32Array): number {
   let best = 0;
@@ -95,11 +88,9 @@ Deno.test({
 
 Deno.test({
   name: "ReferenceLlama on readLlama2c() stories260K greedily continues as README says",
-  ignore: !haveModel || !haveFormat,
+  ignore: !haveModel,
   fn: async () => {
-    // Imported by a computed URL so this file type-checks before the reader exists.
-    const mod = await import(FORMAT.href);
-    const weights: LlamaWeights = await mod.readLlama2c(MODEL.pathname);
+    const weights = await readLlama2c(MODEL.pathname);
     assert.deepEqual(greedyReference(weights, PROMPT, CONTINUATION.length), CONTINUATION);
   },
 });
