@@ -97,7 +97,7 @@ export function readLlama2cHeader(bytes: Uint8Array, file = "llama2.c checkpoint
  * ```ts
  * import { llama2cFloatCount, readLlama2cHeader } from "./llama2c.ts";
  * const h = readLlama2cHeader(new Uint8Array(new Int32Array([8, 16, 1, 2, 2, 4, 4]).buffer));
- * console.log(llama2cFloatCount(h)); // 820
+ * console.log(llama2cFloatCount(h)); // 712
  * ```
  */
 export function llama2cFloatCount(h: Llama2cHeader): number {
@@ -190,7 +190,7 @@ export function permuteHalfToInterleaved(
  * ```ts
  * import { parseLlama2c } from "./llama2c.ts";
  * const header = new Int32Array([8, 16, 1, 2, 2, 4, 4]);
- * const bytes = new Uint8Array(28 + 820 * 4);
+ * const bytes = new Uint8Array(28 + 712 * 4);
  * bytes.set(new Uint8Array(header.buffer));
  * console.log(parseLlama2c(bytes, "tiny.bin").config.headDim); // 4
  * ```
