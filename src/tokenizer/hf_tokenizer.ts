@@ -153,6 +153,8 @@ export class HfTokenizer implements TextTokenizer, TokenByteSource {
   readonly #encoder = new TextEncoder();
 
   /**
+   * Builds the tokenizer from parsed JSON objects.
+   *
    * @param tokenizerJson The parsed tokenizer.json.
    * @param tokenizerConfig The parsed tokenizer_config.json, if any.
    * @param options Source name for errors, extra EOS ids.

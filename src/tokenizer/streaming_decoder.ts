@@ -46,6 +46,8 @@ export class StreamingDecoder {
   #prevId: number;
 
   /**
+   * Starts an empty stream.
+   *
    * @param source The tokenizer (an {@link HfTokenizer} works).
    * @param prevId The id before the first pushed one, e.g. the prompt's last
    * id, so the dummy-prefix space after a lone BOS is dropped as llama2.c does.
