@@ -202,3 +202,55 @@ Deno.test("readLlama2cHeader() rejects n_heads not divisible by n_kv_heads", () 
     (e: unknown) => e instanceof FormatError && e.message.includes("n_kv_heads 2"),
   );
 });
+
+/** y = W x for a row-major [rows, cols] matrix. */
+function matVec(w: Float32Array, x: Float64Array, rows: number, cols: number): Float64Array {
+  const y = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    for (let c = 0; c < cols; c++) s += w[r * cols + c] * x[c];
+    y[r] = s;
+  }
+  return y;
+}
+
+/** RoPE on one head vector: pairs (a(i), b(i)) rotated by pos * theta^(-2i/hs). */
+function rope(v: Float64Array, pos: number, interleaved: boolean): Float64Array {
+  const hs = v.length, out = new Float64Array(hs);
+  for (let i = 0; i < hs / 2; i++) {
+    const a = interleaved ? 2 * i : i, b = interleaved ? 2 * i + 1 : i + hs / 2;
+    const ang = pos * 10000 ** (-(2 * i) / hs);
+    out[a] = v[a] * Math.cos(ang) - v[b] * Math.sin(ang);
+    out[b] = v[a] * Math.sin(ang) + v[b] * Math.cos(ang);
+  }
+  return out;
+}
+
+Deno.test({
+  name:
+    "readLlama2c() gives the same attention scores under rotate_half as the raw file under interleaved RoPE",
+  ignore: !present(MODELS[0].url),
+  fn: async () => {
+    const w = await readLlama2c(MODELS[0].url.pathname);
+    const raw = new Float32Array((await Deno.readFile(MODELS[0].url)).buffer, 28);
+    const { dim, layers: L, heads, kv, vocab } = MODELS[0].dims;
+    const hs = dim / heads;
+    const wqAt = vocab * dim + L * dim, wkAt = wqAt + L * dim * dim;
+    const x = new Float64Array(dim).map((_, i) => Math.sin(i * 1.7) + 0.1);
+    const qRaw = matVec(raw.subarray(wqAt, wqAt + dim * dim), x, dim, dim);
+    const kRaw = matVec(raw.subarray(wkAt, wkAt + kv * hs * dim), x, kv * hs, dim);
+    const qHf = matVec(w.layers[0].wq.data, x, dim, dim);
+    const kHf = matVec(w.layers[0].wk.data, x, kv * hs, dim);
+    const head = (v: Float64Array, h: number) => v.slice(h * hs, (h + 1) * hs);
+    const dot = (a: Float64Array, b: Float64Array) => a.reduce((s, ai, i) => s + ai * b[i], 0);
+    for (let h = 0; h < heads; h++) {
+      const kh = Math.floor(h / (heads / kv));
+      const want = dot(rope(head(qRaw, h), 7, true), rope(head(kRaw, kh), 3, true));
+      const got = dot(rope(head(qHf, h), 7, false), rope(head(kHf, kh), 3, false));
+      assert.ok(
+        Math.abs(got - want) <= 1e-9 * (1 + Math.abs(want)),
+        `head ${h}: ${got} vs ${want}`,
+      );
+    }
+  },
+});
