@@ -208,3 +208,12 @@ Deno.test({
     }
   },
 });
+
+Deno.test("HfTokenizer keeps the tokenizer.json and tokenizer_config objects it was built from", () => {
+  const json = tinyJson();
+  const config = llama2cTokenizerConfigJson({ modelMaxLength: 8 });
+  const tok = new HfTokenizer(json, config);
+  assert.equal(tok.tokenizerJson, json);
+  assert.equal(tok.tokenizerConfig, config);
+  assert.deepEqual(new HfTokenizer(JSON.parse(JSON.stringify(json)), config).encode("ab"), [1, 7]);
+});

@@ -145,6 +145,10 @@ export class HfTokenizer implements TextTokenizer, TokenByteSource {
   readonly eosIds: readonly number[];
   /** Whether encoding prepends a dummy-prefix space (llama2.c, SentencePiece Llama). */
   readonly dummyPrefix: boolean;
+  /** The tokenizer.json object this was built from (to write it out again). */
+  readonly tokenizerJson: Record<string, unknown>;
+  /** The tokenizer_config.json object this was built from (`{}` when none). */
+  readonly tokenizerConfig: Record<string, unknown>;
 
   readonly #tokenizer: Tokenizer;
   readonly #special = new Set<number>();
@@ -160,8 +164,14 @@ export class HfTokenizer implements TextTokenizer, TokenByteSource {
    * @param options Source name for errors, extra EOS ids.
    * @throws {FormatError} naming the source when the library rejects the object.
    */
-  constructor(tokenizerJson: Json, tokenizerConfig: Json = {}, options: HfTokenizerOptions = {}) {
+  constructor(
+    tokenizerJson: Record<string, unknown>,
+    tokenizerConfig: Record<string, unknown> = {},
+    options: HfTokenizerOptions = {},
+  ) {
     const source = options.source ?? "tokenizer.json";
+    this.tokenizerJson = tokenizerJson;
+    this.tokenizerConfig = tokenizerConfig;
     if (!isObject(tokenizerJson) || !isObject(tokenizerJson.model)) {
       throw new FormatError(`${source}: not a tokenizer.json (no "model" object)`);
     }
