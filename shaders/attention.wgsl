@@ -124,3 +124,49 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
     }
   }
 }
+
+// The same attention with one invocation per (query head, token) and no
+// workgroup barriers: the fast form on CPU-backed adapters (lavapipe), where
+// barriers are expensive and invocations are cheap.
+@compute @workgroup_size(WG)
+fn attention_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let idx = gid.x + gid.y * nwg.x * WG;
+  if (idx >= p.T * p.nHeads) {
+    return;
+  }
+  let h = idx % p.nHeads;
+  let t = idx / p.nHeads;
+  let hd = p.headDim;
+  let kvDim = p.nKv * hd;
+  let kvh = h / (p.nHeads / p.nKv);
+  let qBase = (t * p.nHeads + h) * hd;
+  let nKeys = min(state.pos + t + 1u, p.maxSeq);
+  let scale = inverseSqrt(f32(hd));
+  var acc: array<f32, MAX_HEAD_DIM>;
+  var m = NEG_BIG;
+  var l = 0.0;
+  for (var key = 0u; key < nKeys; key++) {
+    let kb = key * kvDim + kvh * hd;
+    var dot = 0.0;
+    for (var d = 0u; d < hd; d++) {
+      dot += q[qBase + d] * kCache[kb + d];
+    }
+    let s = dot * scale;
+    if (s > m) {
+      let corr = exp(m - s);
+      l *= corr;
+      for (var d = 0u; d < hd; d++) {
+        acc[d] *= corr;
+      }
+      m = s;
+    }
+    let e = exp(s - m);
+    l += e;
+    for (var d = 0u; d < hd; d++) {
+      acc[d] += e * vCache[kb + d];
+    }
+  }
+  for (var d = 0u; d < hd; d++) {
+    out[qBase + d] = acc[d] / l;
+  }
+}

@@ -111,3 +111,51 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
   }
 }
+
+fn xrow4(t: u32, k: u32) -> vec4<f32> {
+  let i = min(t, p.T - 1u) * p.K + k;
+  return vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
+}
+
+@compute @workgroup_size(WG)
+fn gemm_reg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blocksN = (p.N + 3u) / 4u;
+  let idx = gid.x + gid.y * nwg.x * WG;
+  if (idx >= blocksN * ((p.T + 3u) / 4u)) {
+    return;
+  }
+  let n0 = (idx % blocksN) * 4u;
+  let t0 = (idx / blocksN) * 4u;
+  var rows: array<u32, 4>;
+  for (var j = 0u; j < 4u; j++) {
+    rows[j] = min(n0 + j, p.N - 1u) * p.K;
+  }
+  var acc: array<vec4<f32>, 4>; // acc[i][j]: token t0 + i, feature n0 + j
+  let k4 = p.K / 4u;
+  for (var kb = 0u; kb < k4; kb++) {
+    let k = 4u * kb;
+    let w0 = weight4(rows[0] + k);
+    let w1 = weight4(rows[1] + k);
+    let w2 = weight4(rows[2] + k);
+    let w3 = weight4(rows[3] + k);
+    for (var i = 0u; i < 4u; i++) {
+      let a = xrow4(t0 + i, k);
+      acc[i] += vec4<f32>(dot(a, w0), dot(a, w1), dot(a, w2), dot(a, w3));
+    }
+  }
+  for (var k = 4u * k4; k < p.K; k++) {
+    for (var i = 0u; i < 4u; i++) {
+      let a = x[min(t0 + i, p.T - 1u) * p.K + k];
+      for (var j = 0u; j < 4u; j++) {
+        acc[i][j] += a * weight(rows[j] + k);
+      }
+    }
+  }
+  for (var i = 0u; i < 4u; i++) {
+    for (var j = 0u; j < 4u; j++) {
+      if (t0 + i < p.T && n0 + j < p.N) {
+        store(t0 + i, n0 + j, acc[i][j]);
+      }
+    }
+  }
+}

@@ -49,7 +49,7 @@ fn nll(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lidv
     workgroupBarrier();
   }
   if (lid == 0u) {
-    let target = min(tokens[r + 1u], p.vocab - 1u);
-    out[r] = log(red[0]) + m - logits[base + target];
+    let next = min(tokens[r + 1u], p.vocab - 1u);
+    out[r] = log(red[0]) + m - logits[base + next];
   }
 }

@@ -162,12 +162,12 @@ fn sample(@builtin(local_invocation_id) lidv: vec3<u32>) {
       tau = lo;
     }
     if (p.topP < 1.0) {
-      let target = p.topP * mass(lid, tau, mx, invT);
+      let wanted = p.topP * mass(lid, tau, mx, invT);
       var lo = tau;
       var hi = 1.0;
       for (var it = 0u; it < 32u; it++) {
         let mid = 0.5 * (lo + hi);
-        if (mass(lid, mid, mx, invT) >= target) {
+        if (mass(lid, mid, mx, invT) >= wanted) {
           lo = mid;
         } else {
           hi = mid;

@@ -34,21 +34,35 @@ export interface AttentionShape {
 /** One row of the matmul kernel table. */
 export interface MatmulKernel {
   /** Entry point in shaders/matmul.wgsl. */
-  entry: "gemv" | "gemm";
+  entry: "gemv" | "gemm" | "gemm_reg";
   /** Whether this row applies to T tokens on this adapter. */
   when: (T: number, gpu: GpuContext) => boolean;
   /** Workgroup counts for T tokens and N output features. */
   workgroups: (T: number, N: number) => number | [number, number];
 }
 
-/** The matmul kernel table: the first row whose `when` holds is used. */
+/**
+ * The matmul kernel table: the first row whose `when` holds is used. CPU-backed
+ * (software) adapters get the barrier-free kernels; GPUs the shared-memory tile.
+ */
 export const MATMUL_KERNELS: readonly MatmulKernel[] = [
   { entry: "gemv", when: (T) => T <= 4, workgroups: (_T, N) => Math.ceil(N / 64) },
+  {
+    entry: "gemm_reg",
+    when: (_T, gpu) => gpu.isSoftware,
+    workgroups: (T, N) => Math.ceil((Math.ceil(N / 4) * Math.ceil(T / 4)) / 64),
+  },
   {
     entry: "gemm",
     when: () => true,
     workgroups: (T, N) => [Math.ceil(N / 64), Math.ceil(T / 64)],
   },
+];
+
+/** The attention kernel table, by adapter. */
+export const ATTENTION_KERNELS: readonly { entry: string; when: (gpu: GpuContext) => boolean }[] = [
+  { entry: "attention_rows", when: (gpu) => gpu.isSoftware },
+  { entry: "attention", when: () => true },
 ];
 
 const WG = 64;
@@ -190,9 +204,10 @@ export class WebGpuKernels {
     T: number,
     shape: AttentionShape,
   ): Promise<Dispatch> {
+    const rows = ATTENTION_KERNELS.find((k) => k.when(this.#gpu))!;
     const pipeline = await this.#pipelines.get({
       shader: "attention",
-      entry: "attention",
+      entry: rows.entry,
       constants: { WG },
     });
     const params = this.#uniform([
@@ -209,7 +224,7 @@ export class WebGpuKernels {
       this.#gpu,
       pipeline,
       [q, kCache, vCache, out, state, params],
-      [shape.nHeads, T],
+      rows.entry === "attention" ? [shape.nHeads, T] : Math.ceil((shape.nHeads * T) / WG),
     );
   }
 
