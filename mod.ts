@@ -1,0 +1,55 @@
+/**
+ * awq-edge: run (and, soon, AWQ-quantize) Llama-family language models on
+ * WebGPU from Deno, on machines without CUDA.
+ *
+ * @example
+ * ```ts ignore
+ * import { TextModel } from "./mod.ts";
+ * const m = await TextModel.open("../shared/models/stories260K/stories260K.bin");
+ * console.log((await m.complete("Once upon a time", { maxTokens: 40 })).text);
+ * console.log((await m.perplexity(await Deno.readTextFile("eval.txt"))).ppl);
+ * m.close();
+ * ```
+ * @module
+ */
+
+export { AwqEdgeError, ConfigError, FormatError, GpuError, RequestError } from "./src/errors.ts";
+
+export type { LlamaConfig, ModelType } from "./src/model/config.ts";
+export type { HostTensor, LayerWeights, LlamaWeights } from "./src/model/weights.ts";
+export { type LoadedModel, loadModel } from "./src/model/load_model.ts";
+export { GpuLlama, type GpuLlamaOptions, type LogitRows } from "./src/model/gpu_llama.ts";
+export { ReferenceLlama } from "./src/model/reference_llama.ts";
+
+export { TextModel, type TextModelOptions } from "./src/engine/text_model.ts";
+export {
+  type FinishReason,
+  type GenerateChunk,
+  type GenerateOptions,
+  type GenerateResult,
+  Generator,
+} from "./src/engine/generator.ts";
+export { type SamplingOptions } from "./src/engine/sampling_options.ts";
+export {
+  evaluatePerplexity,
+  type PerplexityOptions,
+  type PerplexityProgress,
+  type PerplexityResult,
+} from "./src/engine/perplexity.ts";
+export { buildTokenStream, splitParagraphs, windows } from "./src/engine/perplexity_stream.ts";
+
+export { acquireGpu, type AcquireGpuOptions, type GpuContext } from "./src/gpu/device.ts";
+
+export type { TextTokenizer } from "./src/tokenizer/types.ts";
+export { HfTokenizer } from "./src/tokenizer/hf_tokenizer.ts";
+export { StreamingDecoder } from "./src/tokenizer/streaming_decoder.ts";
+export { loadTokenizer } from "./src/tokenizer/load_tokenizer.ts";
+export { llama2cTokenizerToHfJson } from "./src/tokenizer/llama2c_to_hf.ts";
+
+export { openSafetensors, type SafetensorsFile } from "./src/formats/safetensors_read.ts";
+export { openSafetensorsModel } from "./src/formats/safetensors_model.ts";
+export { writeSafetensors, writeSafetensorsSharded } from "./src/formats/safetensors_write.ts";
+export { parseHfConfig, toHfConfigJson } from "./src/formats/hf_config.ts";
+export { loadHfModel } from "./src/formats/hf_model.ts";
+export { readLlama2c } from "./src/formats/llama2c.ts";
+export { exportHfDirectory } from "./src/formats/hf_export.ts";
