@@ -23,3 +23,8 @@ if [ "$adapter" != "f16" ]; then
 fi
 echo "WebGPU adapter: $adapter" >&2
 deno install --quiet >&2 || deno cache --quiet mod.ts cli.ts >&2
+# Mesa warns on every process without a runtime dir; give it one.
+if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+  export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/awq-edge-xdg-$(id -u)"
+  mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+fi
