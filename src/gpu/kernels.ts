@@ -13,6 +13,7 @@
  * @module
  */
 
+import { GpuError } from "../errors.ts";
 import { type Dispatch, makeDispatch } from "./command_batch.ts";
 import type { GpuContext } from "./device.ts";
 import type { GpuWeight } from "./gpu_weight.ts";
@@ -59,10 +60,27 @@ export const MATMUL_KERNELS: readonly MatmulKernel[] = [
   },
 ];
 
-/** The attention kernel table, by adapter. */
-export const ATTENTION_KERNELS: readonly { entry: string; when: (gpu: GpuContext) => boolean }[] = [
-  { entry: "attention_rows", when: (gpu) => gpu.isSoftware },
-  { entry: "attention", when: () => true },
+/** One row of the attention kernel table. */
+export interface AttentionKernel {
+  /** Shader file (shaders/<shader>.wgsl). */
+  shader: "attention" | "attention_rows";
+  /** Whether this row applies to the geometry on this adapter. */
+  when: (shape: AttentionShape, gpu: GpuContext) => boolean;
+  /** Workgroup counts for T tokens. */
+  workgroups: (T: number, shape: AttentionShape) => number | [number, number];
+}
+
+/**
+ * The attention kernel table: one invocation per (head, token) on CPU-backed
+ * adapters (head size a multiple of 4), a workgroup per (head, token) otherwise.
+ */
+export const ATTENTION_KERNELS: readonly AttentionKernel[] = [
+  {
+    shader: "attention_rows",
+    when: (shape, gpu) => gpu.isSoftware && shape.headDim % 4 === 0,
+    workgroups: (T, shape) => Math.ceil((shape.nHeads * T) / WG),
+  },
+  { shader: "attention", when: () => true, workgroups: (T, shape) => [shape.nHeads, T] },
 ];
 
 const WG = 64;
@@ -128,16 +146,19 @@ export class WebGpuKernels {
 
   /**
    * y[t, n] = x[t, :] · W[n, :] (+ bias[n]) (+ y[t, n] with `accumulate`), for
-   * T tokens; the kernel comes from {@link MATMUL_KERNELS}.
+   * T tokens; the kernel comes from {@link MATMUL_KERNELS} unless `entry`
+   * names one (tests use it to reach every entry point on any adapter).
    */
   async matmul(
     W: GpuWeight,
     x: GPUBuffer,
     y: GPUBuffer,
     T: number,
-    options: { bias?: GPUBuffer; accumulate?: boolean } = {},
+    options: { bias?: GPUBuffer; accumulate?: boolean; entry?: MatmulKernel["entry"] } = {},
   ): Promise<Dispatch> {
-    const kernel = MATMUL_KERNELS.find((k) => k.when(T, this.#gpu))!;
+    const kernel = options.entry
+      ? MATMUL_KERNELS.find((k) => k.entry === options.entry)!
+      : MATMUL_KERNELS.find((k) => k.when(T, this.#gpu))!;
     const pipeline = await this.#pipelines.get({
       shader: "matmul",
       entry: kernel.entry,
@@ -194,7 +215,10 @@ export class WebGpuKernels {
     );
   }
 
-  /** Causal GQA attention of T queries over the cache; one workgroup per (head, token). */
+  /**
+   * Causal GQA attention of T queries over the cache; the kernel comes from
+   * {@link ATTENTION_KERNELS} unless `options.entry` names one.
+   */
   async attention(
     q: GPUBuffer,
     kCache: GPUBuffer,
@@ -203,11 +227,17 @@ export class WebGpuKernels {
     state: GPUBuffer,
     T: number,
     shape: AttentionShape,
+    options: { entry?: "attention" | "attention_rows" } = {},
   ): Promise<Dispatch> {
-    const rows = ATTENTION_KERNELS.find((k) => k.when(this.#gpu))!;
+    const kernel = options.entry
+      ? ATTENTION_KERNELS.find((k) => k.shader === options.entry)!
+      : ATTENTION_KERNELS.find((k) => k.when(shape, this.#gpu))!;
+    if (kernel.shader === "attention_rows" && shape.headDim % 4 !== 0) {
+      throw new GpuError(`attention_rows needs a head size divisible by 4 (got ${shape.headDim})`);
+    }
     const pipeline = await this.#pipelines.get({
-      shader: "attention",
-      entry: rows.entry,
+      shader: kernel.shader,
+      entry: kernel.shader,
       constants: { WG },
     });
     const params = this.#uniform([
@@ -224,7 +254,7 @@ export class WebGpuKernels {
       this.#gpu,
       pipeline,
       [q, kCache, vCache, out, state, params],
-      rows.entry === "attention" ? [shape.nHeads, T] : Math.ceil((shape.nHeads * T) / WG),
+      kernel.workgroups(T, shape),
     );
   }
 
