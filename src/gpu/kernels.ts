@@ -34,25 +34,28 @@ export interface AttentionShape {
 
 /** One row of the matmul kernel table. */
 export interface MatmulKernel {
-  /** Entry point in shaders/matmul.wgsl. */
-  entry: "gemv" | "gemm" | "gemm_reg";
-  /** Whether this row applies to T tokens on this adapter. */
-  when: (T: number, gpu: GpuContext) => boolean;
+  /** Entry point; its file is shaders/matmul.wgsl or, for the vec4 forms, matmul_vec4.wgsl. */
+  entry: "gemv" | "gemm" | "gemm_reg" | "gemv4" | "gemm4";
+  /** Whether this row applies to T tokens of K features on this adapter. */
+  when: (T: number, K: number, gpu: GpuContext) => boolean;
   /** Workgroup counts for T tokens and N output features. */
   workgroups: (T: number, N: number) => number | [number, number];
 }
 
+const VEC4_ENTRIES = new Set(["gemv4", "gemm4"]);
+const gemvGroups = (_T: number, N: number) => Math.ceil(N / 64);
+const regGroups = (T: number, N: number) => Math.ceil((Math.ceil(N / 4) * Math.ceil(T / 4)) / 64);
+
 /**
- * The matmul kernel table: the first row whose `when` holds is used. CPU-backed
- * (software) adapters get the barrier-free kernels; GPUs the shared-memory tile.
+ * The matmul kernel table: the first row whose `when` holds is used. Rows of
+ * K % 4 == 0 get the vec4-load kernels; CPU-backed (software) adapters get
+ * barrier-free kernels, GPUs the shared-memory tile for prompts.
  */
 export const MATMUL_KERNELS: readonly MatmulKernel[] = [
-  { entry: "gemv", when: (T) => T <= 4, workgroups: (_T, N) => Math.ceil(N / 64) },
-  {
-    entry: "gemm_reg",
-    when: (_T, gpu) => gpu.isSoftware,
-    workgroups: (T, N) => Math.ceil((Math.ceil(N / 4) * Math.ceil(T / 4)) / 64),
-  },
+  { entry: "gemv4", when: (T, K) => T <= 4 && K % 4 === 0, workgroups: gemvGroups },
+  { entry: "gemv", when: (T) => T <= 4, workgroups: gemvGroups },
+  { entry: "gemm4", when: (_T, K, gpu) => gpu.isSoftware && K % 4 === 0, workgroups: regGroups },
+  { entry: "gemm_reg", when: (_T, _K, gpu) => gpu.isSoftware, workgroups: regGroups },
   {
     entry: "gemm",
     when: () => true,
@@ -158,11 +161,15 @@ export class WebGpuKernels {
   ): Promise<Dispatch> {
     const kernel = options.entry
       ? MATMUL_KERNELS.find((k) => k.entry === options.entry)!
-      : MATMUL_KERNELS.find((k) => k.when(T, this.#gpu))!;
+      : MATMUL_KERNELS.find((k) => k.when(T, W.cols, this.#gpu))!;
+    const vec4 = VEC4_ENTRIES.has(kernel.entry);
+    if (vec4 && W.cols % 4 !== 0) {
+      throw new GpuError(`${kernel.entry} needs K divisible by 4 (got ${W.cols})`);
+    }
     const pipeline = await this.#pipelines.get({
-      shader: "matmul",
+      shader: vec4 ? "matmul_vec4" : "matmul",
       entry: kernel.entry,
-      weights: W.dtype,
+      weights: vec4 ? `${W.dtype}x4` : W.dtype,
       constants: {
         WG,
         HAS_BIAS: Boolean(options.bias),

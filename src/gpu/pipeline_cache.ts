@@ -15,7 +15,7 @@
 
 import { GpuError } from "../errors.ts";
 import type { GpuContext } from "./device.ts";
-import { loadShaderSource, type WeightDType } from "./shader_source.ts";
+import { loadShaderSource, type WeightPrelude } from "./shader_source.ts";
 
 /** Which pipeline to build. */
 export interface PipelineKey {
@@ -24,7 +24,7 @@ export interface PipelineKey {
   /** Entry point in that file. */
   entry: string;
   /** Weight prelude to compose in front, for kernels reading weight matrices. */
-  weights?: WeightDType;
+  weights?: WeightPrelude;
   /** Values for the shader's `override` constants. */
   constants?: Record<string, number | boolean>;
 }
@@ -53,7 +53,7 @@ export class PipelineCache {
     return p;
   }
 
-  #module(shader: string, weights?: WeightDType): Promise<GPUShaderModule> {
+  #module(shader: string, weights?: WeightPrelude): Promise<GPUShaderModule> {
     const id = `${shader}/${weights ?? ""}`;
     let m = this.#modules.get(id);
     if (!m) {

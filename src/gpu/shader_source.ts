@@ -17,6 +17,12 @@ import { GpuError } from "../errors.ts";
 /** Storage type of a weight matrix as the kernels read it. */
 export type WeightDType = "f32" | "f16";
 
+/**
+ * A weight-access prelude: `f32`/`f16` give `weight(i)` and `weight4(i)` over
+ * any index; `f32x4`/`f16x4` give `weight4a(i4)`, one load per aligned group of 4.
+ */
+export type WeightPrelude = WeightDType | `${WeightDType}x4`;
+
 const SHADER_DIR = new URL("../../shaders/", import.meta.url);
 const texts = new Map<string, Promise<string>>();
 
@@ -44,7 +50,7 @@ function file(name: string): Promise<string> {
  * Returns the WGSL text of kernel family `name`, preceded by the weight
  * prelude for `weights` when given.
  */
-export async function loadShaderSource(name: string, weights?: WeightDType): Promise<string> {
+export async function loadShaderSource(name: string, weights?: WeightPrelude): Promise<string> {
   const body = await file(name);
   if (!weights) return body;
   return `${await file(`weights_${weights}`)}\n${body}`;
