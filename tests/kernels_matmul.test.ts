@@ -3,6 +3,8 @@
 // terms of O(1) values). f16 weights are compared against a reference built
 // from the same f16-rounded weights, so the tolerance stays the same.
 
+import assert from "node:assert/strict";
+import { GpuError } from "../src/errors.ts";
 import { roundToF16 } from "../src/formats/half.ts";
 import { uploadWeight } from "../src/gpu/gpu_weight.ts";
 import type { MatmulKernel } from "../src/gpu/kernels.ts";
@@ -16,7 +18,9 @@ import {
 } from "./support/seeded.ts";
 
 type Entry = MatmulKernel["entry"];
-const ENTRIES: Entry[] = ["gemv", "gemm", "gemm_reg"];
+const ENTRIES: Entry[] = ["gemv", "gemm", "gemm_reg", "gemv4", "gemm4"];
+/** Entries that load x and W four at a time and need K % 4 == 0. */
+const VEC4: ReadonlySet<Entry> = new Set(["gemv4", "gemm4"]);
 const TOL = { abs: 1e-5, rel: 1e-4 };
 
 /** [T, K, N]: K not a multiple of 4, N = 1 and N past a 64-wide tile, T = 1, 3, 5, 67. */
@@ -29,6 +33,21 @@ const SHAPES: [number, number, number][] = [
   [67, 61, 65],
   [67, 7, 2],
 ];
+
+/** The same edge cases with K a multiple of 4, for the vec4 entries. */
+const SHAPES4: [number, number, number][] = [
+  [1, 8, 1],
+  [1, 60, 65],
+  [3, 4, 65],
+  [5, 64, 1],
+  [67, 60, 65],
+  [67, 8, 2],
+];
+
+/** K for `entry`: as given, or rounded up to a multiple of 4 for the vec4 entries. */
+function k(entry: Entry, K: number): number {
+  return VEC4.has(entry) ? Math.ceil(K / 4) * 4 : K;
+}
 
 interface Case {
   T: number;
@@ -79,20 +98,22 @@ for (const entry of ENTRIES) {
     Deno.test(`matmul ${entry} with ${dtype} weights matches the reference on awkward shapes`, () =>
       withKernels(async (h) => {
         let seed = 1;
-        for (const [T, K, N] of SHAPES) await runCase(h, entry, { T, K, N, dtype }, seed++);
+        for (const [T, K, N] of VEC4.has(entry) ? SHAPES4 : SHAPES) {
+          await runCase(h, entry, { T, K, N, dtype }, seed++);
+        }
       }));
   }
 
   Deno.test(`matmul ${entry} adds the bias to every token's output`, () =>
     withKernels(async (h) => {
-      await runCase(h, entry, { T: 5, K: 61, N: 65, dtype: "f32", bias: true }, 21);
-      await runCase(h, entry, { T: 1, K: 7, N: 3, dtype: "f16", bias: true }, 22);
+      await runCase(h, entry, { T: 5, K: k(entry, 61), N: 65, dtype: "f32", bias: true }, 21);
+      await runCase(h, entry, { T: 1, K: k(entry, 7), N: 3, dtype: "f16", bias: true }, 22);
     }));
 
   Deno.test(`matmul ${entry} with accumulate adds the product to y's previous contents`, () =>
     withKernels(async (h) => {
-      await runCase(h, entry, { T: 3, K: 7, N: 65, dtype: "f32", accumulate: true }, 31);
-      await runCase(h, entry, { T: 67, K: 61, N: 5, dtype: "f16", accumulate: true }, 32);
+      await runCase(h, entry, { T: 3, K: k(entry, 7), N: 65, dtype: "f32", accumulate: true }, 31);
+      await runCase(h, entry, { T: 67, K: k(entry, 61), N: 5, dtype: "f16", accumulate: true }, 32);
     }));
 
   Deno.test(`matmul ${entry} with bias and accumulate applies both once`, () =>
@@ -100,7 +121,7 @@ for (const entry of ENTRIES) {
       await runCase(
         h,
         entry,
-        { T: 5, K: 61, N: 65, dtype: "f16", bias: true, accumulate: true },
+        { T: 5, K: k(entry, 61), N: 65, dtype: "f16", bias: true, accumulate: true },
         41,
       );
     }));
@@ -109,14 +130,24 @@ for (const entry of ENTRIES) {
 Deno.test("matmul without an entry override uses the kernel table and matches the reference", () =>
   withKernels(async (h) => {
     const rng = mulberry32(51);
-    for (const T of [1, 67]) {
-      const K = 61;
+    for (const [T, K] of [[1, 61], [1, 64], [67, 61], [67, 64]]) {
       const N = 65;
       const w = randomFloats(rng, N * K);
       const x = randomFloats(rng, T * K);
       const W = uploadWeight(h.gpu, h.pool, { data: w, shape: [N, K], dtype: "F32" }, "f32", "W");
       const y = h.pool.acquire(T * N * 4, "y");
       h.run(await h.kernels.matmul(W, h.f32(x), y, T));
-      assertClose(await h.readF32(y, T * N), matmul(x, w, K), TOL, `table T=${T}`);
+      assertClose(await h.readF32(y, T * N), matmul(x, w, K), TOL, `table T=${T} K=${K}`);
     }
   }));
+
+for (const entry of VEC4) {
+  Deno.test(`matmul ${entry} rejects K that is not a multiple of 4`, () =>
+    withKernels(async (h) => {
+      const w = new Float32Array(2 * 7).fill(1);
+      const W = uploadWeight(h.gpu, h.pool, { data: w, shape: [2, 7], dtype: "F32" }, "f32", "W");
+      const x = h.f32(new Float32Array(7));
+      const y = h.pool.acquire(8, "y");
+      await assert.rejects(() => h.kernels.matmul(W, x, y, 1, { entry }), GpuError);
+    }));
+}
