@@ -1,0 +1,88 @@
+/**
+ * Smoke test of the benchmark suite: `bench/mod.ts --quick --json --only decode`
+ * runs, and prints exactly one JSON object with every expected figure. No
+ * timing thresholds: only that the figures exist and are sane numbers.
+ */
+
+import assert from "node:assert/strict";
+import { BENCHMARKS, parseBenchArgs } from "../bench/mod.ts";
+import { benchWeights, parameterCount, STORIES260K_CONFIG } from "../bench/random_model.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** Figures the decode benchmark must report as finite positive numbers. */
+const DECODE_KEYS = [
+  "tokens_per_s_rb1",
+  "tokens_per_s_rb4",
+  "tokens_per_s_rb16",
+  "tokens_per_s_rb64",
+  "ratio_rb4_vs_rb1",
+  "ratio_rb16_vs_rb1",
+  "ratio_rb64_vs_rb1",
+  "total_ms_per_token_rb64",
+  "readback_round_trip_ms",
+  "gpu_submit_ms_k64",
+  "gpu_ms_per_token",
+  "readback_ms_per_token_rb64",
+  "encode_ms_per_token",
+  "gpu_share_rb64",
+  "round_trip_vs_gpu_token",
+];
+
+Deno.test("bench --quick --json --only decode prints one JSON object with every figure", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "bench/mod.ts", "--quick", "--json", "--only", "decode"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout).trim();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, `bench failed:\n${stderr}`);
+  assert.equal(
+    stdout.split("\n").length,
+    1,
+    `expected one line of JSON on stdout, got:\n${stdout}`,
+  );
+  const report = JSON.parse(stdout);
+  assert.equal(typeof report, "object");
+  assert.equal(report.quick, true);
+  assert.equal(typeof report.adapter, "string");
+  assert.deepEqual(Object.keys(report.benchmarks), ["decode"]);
+  const decode = report.benchmarks.decode;
+  assert.equal(decode.error, undefined);
+  assert.ok(Array.isArray(decode.notes) && decode.notes.length > 0);
+  for (const [key, value] of Object.entries(decode.figures)) {
+    assert.ok(typeof value === "number" && Number.isFinite(value), `${key} = ${value}`);
+  }
+  for (const key of DECODE_KEYS) {
+    const v = decode.figures[key];
+    assert.ok(typeof v === "number" && Number.isFinite(v) && v > 0, `${key} = ${v}`);
+  }
+  // Human-readable text goes to stderr under --json.
+  assert.match(stderr, /tokens\/readback/);
+});
+
+Deno.test("bench args: --only validates names, flags parse", () => {
+  assert.deepEqual(parseBenchArgs(["--quick", "--only", "decode,shape", "--json"]), {
+    json: true,
+    quick: true,
+    only: ["decode", "shape"],
+  });
+  assert.deepEqual(parseBenchArgs(["--only=prefill"]).only, ["prefill"]);
+  assert.throws(() => parseBenchArgs(["--only", "nope"]), /unknown benchmark nope/);
+  assert.throws(() => parseBenchArgs(["--fast"]), /unknown argument/);
+  assert.deepEqual(BENCHMARKS.map((b) => b.name), ["decode", "prefill", "shape"]);
+});
+
+Deno.test("bench random model: shapes, f16 tag, deterministic, finite", () => {
+  const a = benchWeights(STORIES260K_CONFIG);
+  const b = benchWeights(STORIES260K_CONFIG);
+  assert.equal(a.layers.length, 5);
+  assert.deepEqual(a.layers[0].wGate.shape, [172, 64]);
+  assert.equal(a.layers[0].wq.dtype, "F16");
+  assert.equal(a.lmHead, a.embed); // tied
+  assert.deepEqual(a.layers[4].wDown.data, b.layers[4].wDown.data);
+  assert.ok(a.embed.data.every(Number.isFinite));
+  assert.ok(parameterCount(a) > 250_000 && parameterCount(a) < 300_000);
+});
