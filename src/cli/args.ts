@@ -20,16 +20,17 @@ export type OptionTable = NonNullable<ParseArgsConfig["options"]>;
 /** Parsed option values. */
 export type OptionValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
-/** Parses `args` strictly against `options`. */
+/** Parses `args` strictly against `options`; unknown options and positionals are errors. */
 export function parseCommandArgs(
   args: string[],
   options: OptionTable,
 ): { values: OptionValues; positionals: string[] } {
   try {
-    const r = parseArgs({ args, options, strict: true, allowPositionals: true });
+    const r = parseArgs({ args, options, strict: true, allowPositionals: false });
     return { values: r.values as OptionValues, positionals: r.positionals };
   } catch (e) {
-    throw new RequestError((e as Error).message.split("\n")[0]);
+    // parseArgs messages can span lines (hints on the next lines): keep them, on one line.
+    throw new RequestError((e as Error).message.split("\n").map((l) => l.trim()).join(" "));
   }
 }
 

@@ -42,6 +42,9 @@ export async function convertCommand(args: string[]): Promise<string> {
   if (dtype !== "F32" && dtype !== "F16") {
     throw new RequestError(`--dtype must be F32 or F16 (got "${dtype}")`);
   }
+  if (!values.force && await pathExists(out)) {
+    throw new RequestError(`${out}: output directory already exists (pass --force to replace it)`);
+  }
   const t0 = performance.now();
   const weights = await readLlama2c(modelPath);
   const tokenizer = await loadTokenizer(modelPath, values.tokenizer as string | undefined);
@@ -53,4 +56,15 @@ export async function convertCommand(args: string[]): Promise<string> {
   if (values.json) console.log(JSON.stringify({ out, dtype, seconds }));
   else console.error(`wrote ${out} (${dtype}) in ${seconds.toFixed(2)} s`);
   return out;
+}
+
+/** Whether anything exists at `path`. */
+async function pathExists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
 }

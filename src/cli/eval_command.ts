@@ -44,6 +44,7 @@ export async function evalCommand(args: string[]): Promise<PerplexityResult> {
   } catch (e) {
     throw new RequestError(`${textPath}: cannot read text file (${(e as Error).message})`);
   }
+  if (text.trim() === "") throw new RequestError(`${textPath}: text file is empty`);
   const log = (s: string) => console.error(s);
   const opened = await openGpuModel({
     model: modelPath,

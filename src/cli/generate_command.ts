@@ -54,6 +54,17 @@ export async function generateCommand(args: string[]): Promise<GenerateResult> {
   if (typeof prompt !== "string" || prompt.trim() === "") {
     throw new RequestError("--prompt is required and must not be empty");
   }
+  // Options are checked before the model is loaded, so a bad number fails fast.
+  const sampling = {
+    maxTokens: numberOption(values, "max-tokens", 128),
+    temperature: numberOption(values, "temperature", 0),
+    topK: numberOption(values, "top-k", 0),
+    topP: numberOption(values, "top-p", 1),
+    repetitionPenalty: numberOption(values, "repetition-penalty", 1),
+    seed: numberOption(values, "seed", 0),
+    stop: values.stop as string[] | undefined,
+    tokensPerReadback: numberOption(values, "tokens-per-readback", 16),
+  };
   const log = (s: string) => console.error(s);
   const opened = await openGpuModel({
     model: modelPath,
@@ -63,16 +74,7 @@ export async function generateCommand(args: string[]): Promise<GenerateResult> {
   }, log);
   const gen = new Generator(opened.model, opened.tokenizer);
   try {
-    const it = gen.generate(prompt, {
-      maxTokens: numberOption(values, "max-tokens", 128),
-      temperature: numberOption(values, "temperature", 0),
-      topK: numberOption(values, "top-k", 0),
-      topP: numberOption(values, "top-p", 1),
-      repetitionPenalty: numberOption(values, "repetition-penalty", 1),
-      seed: numberOption(values, "seed", 0),
-      stop: values.stop as string[] | undefined,
-      tokensPerReadback: numberOption(values, "tokens-per-readback", 16),
-    });
+    const it = gen.generate(prompt, sampling);
     const enc = new TextEncoder();
     let r = await it.next();
     while (!r.done) {
