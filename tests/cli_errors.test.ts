@@ -296,3 +296,54 @@ Deno.test("cli error: convert --dtype is checked", async () => {
     assert.ok(!pathExists(out));
   });
 });
+
+Deno.test("cli error: damaged HF directory (tokenizer, weights, config)", {
+  ignore: !sharedPresent,
+}, async () => {
+  await withTempDir(async (dir) => {
+    const hf = await convertStories(dir);
+    const gen = (model: string, ...extra: string[]) =>
+      runCli(["generate", "--model", model, "--prompt", "hi", ...extra]);
+    // A tokenizer of the wrong vocabulary for the model.
+    assertCliError(
+      await gen(shared("models/babyllama-tok105/model5000.bin"), "--tokenizer", TOK512),
+      TOK512,
+      "512",
+    );
+    const st = `${hf}/model.safetensors`;
+    const full = await Deno.readFile(st);
+    await Deno.writeFile(st, full.subarray(0, 5000));
+    assertCliError(await gen(hf), st, /out of range|too short|end of file/);
+    await Deno.remove(st);
+    assertCliError(await gen(hf), "model.safetensors");
+    await Deno.writeFile(st, full);
+    await Deno.writeTextFile(`${hf}/config.json`, "{not json");
+    assertCliError(await gen(hf), `${hf}/config.json`, /JSON/);
+    await Deno.mkdir(`${dir}/again`);
+    await convertStories(`${dir}/again`);
+    await Deno.remove(`${dir}/again/hf/tokenizer.json`);
+    assertCliError(await gen(`${dir}/again/hf`), "tokenizer.json");
+  });
+});
+
+Deno.test("cli error: convert --out under a missing or non-directory parent", {
+  ignore: !sharedPresent,
+}, async () => {
+  await withTempDir(async (dir) => {
+    const out = `${dir}/no/such/parent/hf`;
+    assertCliError(
+      await runCli(["convert", "--model", STORIES, "--out", out]),
+      out,
+      `${dir}/no/such/parent does not exist`,
+    );
+    assert.ok(!pathExists(`${dir}/no`));
+    await Deno.writeTextFile(`${dir}/file`, "x");
+    const under = `${dir}/file/hf`;
+    assertCliError(
+      await runCli(["convert", "--model", STORIES, "--out", under]),
+      under,
+      "not a directory",
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["file"]);
+  });
+});

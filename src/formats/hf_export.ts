@@ -15,7 +15,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { FormatError } from "../errors.ts";
 import type { LlamaWeights } from "../model/weights.ts";
 import { makeTempDirBeside, removeIfExists, replaceDirAtomic } from "./atomic.ts";
@@ -44,7 +44,7 @@ async function exists(path: string): Promise<boolean> {
     await Deno.lstat(path);
     return true;
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
     throw e;
   }
 }
@@ -118,7 +118,25 @@ export async function exportHfDirectory(
     max_length: config.maxPositionEmbeddings,
   };
 
-  const tmp = await makeTempDirBeside(outDir);
+  let tmp: string;
+  try {
+    tmp = await makeTempDirBeside(outDir);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new FormatError(`${outDir}: parent directory ${dirname(outDir)} does not exist`, {
+        cause: e,
+      });
+    }
+    if (e instanceof Deno.errors.NotADirectory) {
+      throw new FormatError(`${outDir}: ${dirname(outDir)} is not a directory`, { cause: e });
+    }
+    if (e instanceof Deno.errors.PermissionDenied) {
+      throw new FormatError(`${outDir}: cannot create the output directory (${e.message})`, {
+        cause: e,
+      });
+    }
+    throw e;
+  }
   try {
     // Serialise first so bad JSON input fails before any large write.
     const texts: Array<[string, string]> = [
