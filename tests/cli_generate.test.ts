@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import {
   parseOneJsonObject,
+  REPO_ROOT,
   runCli,
   runCliJson,
   SHARED_MISSING,
@@ -116,5 +117,32 @@ Deno.test({
       }
     }
     assert.ok(differs, "seeds 2, 3 and 4 all gave the text of seed 1");
+  },
+});
+
+Deno.test({
+  name: "cli generate: a closed stdout (| head) stops quietly, without a stack trace",
+  ignore: !sharedPresent,
+  async fn() {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        ...["run", "-A", "cli.ts", "generate", "--model", STORIES, "--prompt", PROMPT],
+        ...["--max-tokens", "500"],
+      ],
+      cwd: REPO_ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const reader = child.stdout.getReader();
+    const first = await reader.read();
+    assert.ok(!first.done && first.value.length > 0);
+    await reader.cancel();
+    const status = await child.status;
+    const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
+    assert.doesNotMatch(stderr, /Uncaught|BrokenPipe|^\s+at /m, stderr);
+    // 141 (SIGPIPE convention) when the pipe broke, 0 if generation had already finished.
+    assert.ok(status.code === 141 || status.code === 0, `exit ${status.code}:\n${stderr}`);
   },
 });

@@ -59,6 +59,8 @@ export async function main(args: string[]): Promise<number> {
       console.error(`error: ${e.message}`);
       return 1;
     }
+    // The reader of stdout went away (e.g. `| head`): stop quietly, like SIGPIPE.
+    if (e instanceof Deno.errors.BrokenPipe) return 141;
     throw e;
   }
 }
