@@ -62,17 +62,19 @@ fn pcg(v: u32) -> u32 {
   return (w >> 22u) ^ w;
 }
 
-fn prob(i: u32, mx: f32, invT: f32) -> f32 {
-  return exp((work[i] - mx) * invT);
+// Scaled logit z_i = (work[i] - max) / T; thresholds are on z (log space), so
+// top-k and top-p stay exact however small the kept probabilities get.
+fn zval(i: u32, mx: f32, invT: f32) -> f32 {
+  return (work[i] - mx) * invT;
 }
 
-// Kept mass: sum of prob(i) over i with prob(i) >= tau.
+// Kept mass: sum of exp(z_i) over i with z_i >= tau.
 fn mass(lid: u32, tau: f32, mx: f32, invT: f32) -> f32 {
   var s = 0.0;
   for (var i = lid; i < p.vocab; i += WG) {
-    let e = prob(i, mx, invT);
-    if (e >= tau) {
-      s += e;
+    let z = zval(i, mx, invT);
+    if (z >= tau) {
+      s += exp(z);
     }
   }
   return sum_all(lid, s);
@@ -81,11 +83,25 @@ fn mass(lid: u32, tau: f32, mx: f32, invT: f32) -> f32 {
 fn count(lid: u32, tau: f32, mx: f32, invT: f32) -> f32 {
   var c = 0.0;
   for (var i = lid; i < p.vocab; i += WG) {
-    if (prob(i, mx, invT) >= tau) {
+    if (zval(i, mx, invT) >= tau) {
       c += 1.0;
     }
   }
   return sum_all(lid, c);
+}
+
+fn min_all(lid: u32, v: f32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    if (lid < stride) {
+      red[lid] = min(red[lid], red[lid + stride]);
+    }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
 }
 
 @compute @workgroup_size(WG)
@@ -147,10 +163,15 @@ fn sample(@builtin(local_invocation_id) lidv: vec3<u32>) {
 
   if (p.temperature > 0.0) {
     let invT = 1.0 / p.temperature;
-    var tau = 0.0;
+    var lowest = 0.0;
+    for (var i = lid; i < V; i += WG) {
+      lowest = min(lowest, zval(i, mx, invT));
+    }
+    let zmin = min_all(lid, lowest);
+    var tau = zmin;
     if (p.topK > 0u && p.topK < V) {
-      var lo = 0.0;
-      var hi = 1.0;
+      var lo = zmin;
+      var hi = 0.0;
       for (var it = 0u; it < 32u; it++) {
         let mid = 0.5 * (lo + hi);
         if (count(lid, mid, mx, invT) >= f32(p.topK)) {
@@ -164,7 +185,7 @@ fn sample(@builtin(local_invocation_id) lidv: vec3<u32>) {
     if (p.topP < 1.0) {
       let wanted = p.topP * mass(lid, tau, mx, invT);
       var lo = tau;
-      var hi = 1.0;
+      var hi = 0.0;
       for (var it = 0u; it < 32u; it++) {
         let mid = 0.5 * (lo + hi);
         if (mass(lid, mid, mx, invT) >= wanted) {
@@ -181,9 +202,9 @@ fn sample(@builtin(local_invocation_id) lidv: vec3<u32>) {
     let c1 = min(c0 + chunk, V);
     var part = 0.0;
     for (var i = c0; i < c1; i++) {
-      let e = prob(i, mx, invT);
-      if (e >= tau) {
-        part += e;
+      let z = zval(i, mx, invT);
+      if (z >= tau) {
+        part += exp(z);
       }
     }
     prefix[lid] = part;
@@ -204,9 +225,9 @@ fn sample(@builtin(local_invocation_id) lidv: vec3<u32>) {
     if (part > 0.0 && u >= prefix[lid] && u < prefix[lid] + part) {
       var run = prefix[lid];
       for (var i = c0; i < c1; i++) {
-        let e = prob(i, mx, invT);
-        if (e >= tau) {
-          run += e;
+        let z = zval(i, mx, invT);
+        if (z >= tau) {
+          run += exp(z);
           if (u < run) {
             atomicMin(&chosen, i);
             break;
