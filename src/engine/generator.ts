@@ -167,10 +167,12 @@ export class Generator {
     let first = true;
     let done = false;
     while (!done) {
-      const want = Math.min(perReadback, maxTokens - ids.length);
+      // The first submit is the prefill and one sampled token alone, so the
+      // first token streams as early as possible and decode timing is clean.
+      const want = first ? 1 : Math.min(perReadback, maxTokens - ids.length);
       const batch = new CommandBatch(gpu);
       if (first) batch.runAll(await m.forward(last.length, "last")).run(sample);
-      for (let i = first ? 1 : 0; i < want; i++) batch.runAll(decodeStep).run(sample);
+      else for (let i = 0; i < want; i++) batch.runAll(decodeStep).run(sample);
       batch.submit();
       const r0 = performance.now();
       const out = new Uint32Array(await readBuffer(gpu, this.#out, 0, want * 4));
