@@ -98,7 +98,7 @@ export class WebGpuKernels {
   readonly #empty: GPUBuffer;
 
   /** Creates a kernel set on `gpu`'s device. */
-  constructor(gpu: GpuContext, pipelines = new PipelineCache(gpu)) {
+  constructor(gpu: GpuContext, pipelines: PipelineCache = new PipelineCache(gpu)) {
     this.#gpu = gpu;
     this.#pipelines = pipelines;
     this.#empty = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
