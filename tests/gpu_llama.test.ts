@@ -52,3 +52,23 @@ Deno.test("GpuLlama logits match the CPU reference with f16 weights within f16 r
   const w = randomLlamaWeights(tinyConfig("llama"), 3);
   await compare(w, "f16", 5e-2);
 });
+
+const sharedModels = new URL("../../shared/models/", import.meta.url);
+for (const file of ["stories260K/stories260K.bin", "babyllama-tok105/model5000.bin"]) {
+  const path = new URL(file, sharedModels).pathname;
+  let present = true;
+  try {
+    Deno.statSync(path);
+  } catch {
+    present = false;
+    console.warn(`skipping the real-model GPU test: ${path} not found (../shared is absent)`);
+  }
+  Deno.test({
+    name: `GpuLlama logits match the CPU reference on the real model ${file}`,
+    ignore: !present,
+    async fn() {
+      const { readLlama2c } = await import("../src/formats/llama2c.ts");
+      await compare(await readLlama2c(path), "f32", 1e-3);
+    },
+  });
+}
