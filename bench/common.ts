@@ -129,13 +129,10 @@ export async function readbackRoundTripMs(gpu: GpuContext, n: number): Promise<n
 
 /**
  * Greedy generation of exactly `tokens` timed tokens with `perReadback`
- * decode steps per submit. The first readback (prefill plus the first
- * `perReadback` tokens) is not timed; `tokens` more follow it, so every mode
- * times the same number of steady-state tokens. Returns tokens/s and the
- * host's readback wait per token (ms).
- *
- * (Generator's own tokensPerSecond divides all tokens but one by the time
- * after the first readback, which over-counts when perReadback > 1.)
+ * decode steps per submit. The first readback (prefill plus the first token,
+ * which the Generator submits alone) is not timed; `tokens` more follow it,
+ * so every mode times the same number of steady-state tokens. Returns
+ * tokens/s and the host's readback wait per token (ms).
  */
 export async function generationRate(
   model: GpuLlama,
@@ -146,7 +143,7 @@ export async function generationRate(
   const gen = new Generator(model, countingTokenizer(model.config.vocabSize));
   try {
     const it = gen.generateFromIds(prompt, {
-      maxTokens: perReadback + tokens,
+      maxTokens: 1 + tokens,
       tokensPerReadback: perReadback,
       temperature: 0,
     });

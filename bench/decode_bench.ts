@@ -55,7 +55,7 @@ export const decodeBench: Benchmark = {
       const K = 64;
       // The K steps run over the same mean position as the generator's timed
       // tokens at 64/readback (attention cost grows with the context).
-      const meanPos = prompt.length + 64 + timedTokens(64) / 2;
+      const meanPos = prompt.length + 1 + timedTokens(64) / 2;
       const stepPrompt = fixedPrompt(meanPos - K / 2, model.config.vocabSize);
       const rts: number[] = [];
       const submits: number[] = [];
