@@ -374,9 +374,9 @@ export function packAwq(ql: QuantizedLinear, layout: AwqLayout): PackedAwq {
  * ```ts
  * import { packAwq, unpackAwq } from "./awq_pack.ts";
  * import { quantizeLinear } from "../quant/quantizer.ts";
- * const s = { bits: 4, groupSize: 4, zeroPoint: true } as const;
- * const ql = quantizeLinear(new Float32Array(8 * 4).fill(1), 8, 4, s);
- * unpackAwq(packAwq(ql, "gemv"), 8, 4, s, "gemv").q; // equal to ql.q
+ * const s = { bits: 4, groupSize: 8, zeroPoint: true } as const;
+ * const ql = quantizeLinear(new Float32Array(4 * 8).fill(1), 4, 8, s);
+ * unpackAwq(packAwq(ql, "gemv"), 4, 8, s, "gemv").q; // equal to ql.q
  * ```
  */
 export function unpackAwq(
