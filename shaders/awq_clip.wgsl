@@ -1,0 +1,83 @@
+// AWQ clip search: for each (row, group) of a scaled weight W [rows, cols],
+// try caps absmax * (1 - i / 20) for i in 0..nShrink-1, quantize the clamped
+// group, and measure the mean over n sampled tokens of the squared error of
+// the group's partial output x[t, group] . (W - Q(W))[row, group]; keep the
+// cap with the least error. One invocation per (row, group); no barriers.
+
+struct Params {
+  rows: u32,
+  cols: u32,
+  groupSize: u32,
+  bits: u32,
+  zeroPoint: u32,
+  n: u32,       // sampled tokens in x [n, cols]
+  nShrink: u32, // candidates (10: shrink 1.0 down to 0.55)
+  _pad: u32,
+}
+
+override WG: u32 = 64u;
+
+@group(0) @binding(0) var<storage, read> w: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> best: array<f32>; // [rows, nGroups] cap
+@group(0) @binding(3) var<uniform> p: Params;
+
+@compute @workgroup_size(WG)
+fn clip_search(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let nGroups = (p.cols + p.groupSize - 1u) / p.groupSize;
+  let idx = gid.x + gid.y * nwg.x * WG;
+  if (idx >= p.rows * nGroups) {
+    return;
+  }
+  let row = idx / nGroups;
+  let g = idx % nGroups;
+  let c0 = g * p.groupSize;
+  let c1 = min(c0 + p.groupSize, p.cols);
+  let base = row * p.cols;
+  var wmin = 3.0e38;
+  var wmax = -3.0e38;
+  for (var c = c0; c < c1; c++) {
+    wmin = min(wmin, w[base + c]);
+    wmax = max(wmax, w[base + c]);
+  }
+  let absmax = max(abs(wmin), abs(wmax));
+  let maxq = f32((1u << p.bits) - 1u);
+  let half = f32(1u << (p.bits - 1u));
+  var bestErr = 3.0e38;
+  var bestCap = absmax;
+  for (var i = 0u; i < p.nShrink; i++) {
+    let cap = absmax * (1.0 - f32(i) / 20.0);
+    let lo = max(wmin, -cap);
+    let hi = min(wmax, cap);
+    var scale: f32;
+    var zero: f32;
+    var qmin: f32;
+    var qmax: f32;
+    if (p.zeroPoint != 0u) {
+      scale = max((hi - lo) / maxq, 1e-5);
+      zero = clamp(-round(lo / scale), 0.0, maxq);
+      qmin = 0.0;
+      qmax = maxq;
+    } else {
+      scale = max(max(abs(lo), abs(hi)) / (half - 1.0), 1e-5);
+      zero = 0.0;
+      qmin = -half;
+      qmax = half - 1.0;
+    }
+    var err = 0.0;
+    for (var t = 0u; t < p.n; t++) {
+      var diff = 0.0;
+      for (var c = c0; c < c1; c++) {
+        let wv = w[base + c];
+        let q = clamp(round(clamp(wv, lo, hi) / scale) + zero, qmin, qmax);
+        diff += x[t * p.cols + c] * (wv - (q - zero) * scale);
+      }
+      err += diff * diff;
+    }
+    if (err < bestErr) {
+      bestErr = err;
+      bestCap = cap;
+    }
+  }
+  best[idx] = bestCap;
+}
