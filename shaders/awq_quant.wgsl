@@ -17,6 +17,11 @@ struct Params {
 
 override WG: u32 = 64u;
 
+// Scales are stored as float16 in checkpoints: search with the same values.
+fn f16_round(v: f32) -> f32 {
+  return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x;
+}
+
 @group(0) @binding(0) var<storage, read> w: array<f32>;
 @group(0) @binding(1) var<storage, read> s: array<f32>;
 @group(0) @binding(2) var<storage, read> clip: array<f32>;
@@ -60,13 +65,13 @@ fn fake_quant(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   var qmin: f32;
   var qmax: f32;
   if (p.zeroPoint != 0u) {
-    scale = max((hi - lo) / maxq, 1e-5);
+    scale = f16_round(max(hi - lo, 1e-5) / maxq);
     zero = clamp(-round(lo / scale), 0.0, maxq);
     qmin = 0.0;
     qmax = maxq;
   } else {
     let half = f32(1u << (p.bits - 1u));
-    scale = max(max(abs(lo), abs(hi)) / (half - 1.0), 1e-5);
+    scale = f16_round(max(max(abs(lo), abs(hi)), 1e-5) / (half - 1.0));
     zero = 0.0;
     qmin = -half;
     qmax = half - 1.0;
