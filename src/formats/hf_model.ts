@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { FormatError } from "../errors.ts";
 import type { LlamaConfig } from "../model/config.ts";
 import type { HostTensor, LayerWeights, LlamaWeights } from "../model/weights.ts";
+import { isQuantizedCheckpoint, loadAwqWeights } from "./awq_checkpoint.ts";
 import { parseHfConfig } from "./hf_config.ts";
 import { hfTensorSpecs } from "./hf_layout.ts";
 import { openSafetensorsModel } from "./safetensors_model.ts";
@@ -62,7 +63,9 @@ function sameShape(a: number[], b: number[]): boolean {
  * config. Throws {@link FormatError} naming the missing, mis-shaped or
  * unexpected tensor. `rotary_emb.inv_freq` buffers are ignored; when
  * embeddings are tied `lmHead` is the same object as `embed` (a stored
- * `lm_head.weight` is then ignored).
+ * `lm_head.weight` is then ignored). A directory whose config.json has a
+ * `quantization_config` is loaded by {@link loadAwqWeights} (AutoAWQ
+ * checkpoints, dequantized on load; other quant methods are refused).
  *
  * @example
  * ```ts ignore
@@ -72,6 +75,7 @@ function sameShape(a: number[], b: number[]): boolean {
  * ```
  */
 export async function loadHfModel(dir: string): Promise<LlamaWeights> {
+  if (await isQuantizedCheckpoint(dir)) return await loadAwqWeights(dir);
   const config = await readHfConfig(dir);
   const st = await openSafetensorsModel(dir);
   try {
