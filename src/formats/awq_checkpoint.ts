@@ -465,7 +465,8 @@ async function readPacked(
  * Loads an AutoAWQ checkpoint directory (GEMM or GEMV, ours or AutoAWQ's)
  * into {@link LlamaWeights}: quantized linears dequantized to float32 with
  * their stored f16 scales (HostTensor dtype "F16", so the GPU holds them as
- * f16), everything else as stored. Validates `quantization_config` (see
+ * f16: the float32 product `(q - zero) * scale` is rounded once more to f16
+ * on upload, as fp16 AWQ kernels compute it), everything else as stored. Validates `quantization_config` (see
  * {@link parseAwqQuantConfig}) and each tensor's presence, dtype and shape,
  * and that the group size divides every (padded) input size; throws
  * {@link FormatError} naming the tensor or field.
