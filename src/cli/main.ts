@@ -14,6 +14,7 @@ import { CONVERT_USAGE, convertCommand } from "./convert_command.ts";
 import { demoCommand } from "./demo_command.ts";
 import { EVAL_USAGE, evalCommand } from "./eval_command.ts";
 import { GENERATE_USAGE, generateCommand } from "./generate_command.ts";
+import { SERVE_USAGE, serveCommand } from "../server/serve_command.ts";
 
 /** Top-level usage. */
 export const USAGE = `awq-edge: quantize and run Llama-family models on WebGPU
@@ -24,6 +25,7 @@ commands:
   eval       perplexity of a model on a text file
   generate   generate text from a prompt
   convert    llama2.c checkpoint -> Hugging Face directory
+  serve      OpenAI-compatible HTTP server (see server.ts)
   demo       eval + generate on the bundled small model (../shared)
 
 Run "cli.ts <command> --help" for a command's options.`;
@@ -32,6 +34,7 @@ const COMMANDS: Record<string, { run: (args: string[]) => Promise<unknown>; usag
   eval: { run: evalCommand, usage: EVAL_USAGE },
   generate: { run: generateCommand, usage: GENERATE_USAGE },
   convert: { run: convertCommand, usage: CONVERT_USAGE },
+  serve: { run: serveCommand, usage: SERVE_USAGE },
   demo: { run: demoCommand, usage: "usage: cli.ts demo [--shared DIR]" },
 };
 

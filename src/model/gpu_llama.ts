@@ -9,6 +9,13 @@
  * decode state (`pos`, `nTok`, `step`, `done`) that RoPE, attention and the
  * sampler read, so many decode steps run in one submit.
  *
+ * Several sequences can share one upload of the weights:
+ * {@link GpuLlama.createSequence} returns another GpuLlama with its own
+ * per-sequence buffers (KV cache, input tokens, context, decode state,
+ * logits) and the same weights, kernels and activation scratch. The scratch
+ * can be shared because every submit runs whole forward passes, and the
+ * queue runs submits one after another.
+ *
  * @example
  * ```ts ignore
  * const gpu = await acquireGpu();
@@ -55,8 +62,34 @@ interface GpuLayer {
   wGate: GpuWeight;
   wUp: GpuWeight;
   wDown: GpuWeight;
+}
+
+/** One layer's KV cache (per sequence). */
+interface LayerCache {
   kCache: GPUBuffer;
   vCache: GPUBuffer;
+}
+
+/** What sequences of one model share: the uploaded weights and the activation scratch. */
+interface SharedWeights {
+  pool: BufferPool;
+  embed: GpuWeight;
+  lmHead: GpuWeight;
+  norm: GPUBuffer;
+  layers: GpuLayer[];
+  act: Activations;
+  weightBytes: number;
+}
+
+interface Activations {
+  x: GPUBuffer;
+  xb: GPUBuffer;
+  q: GPUBuffer;
+  k: GPUBuffer;
+  v: GPUBuffer;
+  att: GPUBuffer;
+  gate: GPUBuffer;
+  up: GPUBuffer;
 }
 
 /** Bytes of the decode state buffer: pos, nTok, step, done (u32 each). */
@@ -85,45 +118,65 @@ export class GpuLlama {
   /** Bytes of weights resident on the device. */
   readonly weightBytes: number;
 
+  /** This sequence's buffers (KV cache, tokens, context, state, logits). */
   #pool: BufferPool;
-  #embed: GpuWeight;
-  #lmHead: GpuWeight;
-  #norm: GPUBuffer;
-  #layers: GpuLayer[];
-  #act: {
-    x: GPUBuffer;
-    xb: GPUBuffer;
-    q: GPUBuffer;
-    k: GPUBuffer;
-    v: GPUBuffer;
-    att: GPUBuffer;
-    gate: GPUBuffer;
-    up: GPUBuffer;
-  };
+  /** Weights and scratch, shared with the other sequences of the same upload. */
+  #shared: SharedWeights;
+  /** The sequence that owns the weights (undefined for that one). */
+  #parent?: GpuLlama;
+  #children = new Set<GpuLlama>();
+  #cache: LayerCache[];
   #plans = new Map<string, Promise<Dispatch[]>>();
 
   private constructor(
     gpu: GpuContext,
-    weights: LlamaWeights,
+    config: LlamaConfig,
     maxSeq: number,
     maxBatch: number,
-    dtype: (t: HostTensor) => WeightDType,
+    source: { weights: LlamaWeights; dtype: (t: HostTensor) => WeightDType } | {
+      parent: GpuLlama;
+    },
   ) {
-    const c = weights.config;
+    const c = config;
     this.gpu = gpu;
     this.config = c;
     this.maxSeq = maxSeq;
     this.maxBatch = maxBatch;
-    this.kernels = new WebGpuKernels(gpu);
-    const pool = this.#pool = new BufferPool(gpu);
-    const up = (t: HostTensor, label: string) => uploadWeight(gpu, pool, t, dtype(t), label);
-    this.#embed = up(weights.embed, "model.embed_tokens.weight");
-    this.#lmHead = weights.lmHead === weights.embed
-      ? this.#embed
-      : up(weights.lmHead, "lm_head.weight");
-    this.#norm = uploadVector(pool, weights.norm, "model.norm.weight");
     const kvDim = c.numKvHeads * c.headDim;
-    this.#layers = weights.layers.map((l, i) => {
+    if ("parent" in source) {
+      this.#parent = source.parent;
+      this.kernels = source.parent.kernels;
+      this.#shared = source.parent.#shared;
+    } else {
+      this.kernels = new WebGpuKernels(gpu);
+      this.#shared = GpuLlama.#upload(gpu, source.weights, maxBatch, source.dtype);
+    }
+    this.weightBytes = this.#shared.weightBytes;
+    const pool = this.#pool = new BufferPool(gpu);
+    this.#cache = Array.from({ length: c.numLayers }, (_, i) => ({
+      kCache: pool.acquire(maxSeq * kvDim * 4, `model.layers.${i}.k_cache`),
+      vCache: pool.acquire(maxSeq * kvDim * 4, `model.layers.${i}.v_cache`),
+    }));
+    this.tokens = pool.acquire(maxBatch * 4 + 4, "tokens");
+    this.context = pool.acquire(maxSeq * 4, "context");
+    this.state = pool.acquire(STATE_BYTES, "state");
+    this.logitsBuffer = pool.acquire(maxBatch * c.vocabSize * 4, "logits");
+  }
+
+  static #upload(
+    gpu: GpuContext,
+    weights: LlamaWeights,
+    maxBatch: number,
+    dtype: (t: HostTensor) => WeightDType,
+  ): SharedWeights {
+    const c = weights.config;
+    const pool = new BufferPool(gpu);
+    const up = (t: HostTensor, label: string) => uploadWeight(gpu, pool, t, dtype(t), label);
+    const embed = up(weights.embed, "model.embed_tokens.weight");
+    const lmHead = weights.lmHead === weights.embed ? embed : up(weights.lmHead, "lm_head.weight");
+    const norm = uploadVector(pool, weights.norm, "model.norm.weight");
+    const kvDim = c.numKvHeads * c.headDim;
+    const layers = weights.layers.map((l, i) => {
       const name = (s: string) => `model.layers.${i}.${s}`;
       return {
         attnNorm: uploadVector(pool, l.attnNorm, name("input_layernorm.weight")),
@@ -138,14 +191,12 @@ export class GpuLlama {
         wGate: up(l.wGate, name("mlp.gate_proj.weight")),
         wUp: up(l.wUp, name("mlp.up_proj.weight")),
         wDown: up(l.wDown, name("mlp.down_proj.weight")),
-        kCache: pool.acquire(maxSeq * kvDim * 4, name("k_cache")),
-        vCache: pool.acquire(maxSeq * kvDim * 4, name("v_cache")),
       };
     });
-    this.weightBytes = pool.allocatedBytes - c.numLayers * 2 * maxSeq * kvDim * 4;
+    const weightBytes = pool.allocatedBytes;
     const qDim = c.numHeads * c.headDim;
     const f = (n: number, label: string) => pool.acquire(maxBatch * n * 4, label);
-    this.#act = {
+    const act = {
       x: f(c.hiddenSize, "x"),
       xb: f(Math.max(c.hiddenSize, qDim), "xb"),
       q: f(qDim, "q"),
@@ -155,10 +206,7 @@ export class GpuLlama {
       gate: f(c.intermediateSize, "gate"),
       up: f(c.intermediateSize, "up"),
     };
-    this.tokens = pool.acquire(maxBatch * 4 + 4, "tokens");
-    this.context = pool.acquire(maxSeq * 4, "context");
-    this.state = pool.acquire(STATE_BYTES, "state");
-    this.logitsBuffer = pool.acquire(maxBatch * c.vocabSize * 4, "logits");
+    return { pool, embed, lmHead, norm, layers, act, weightBytes };
   }
 
   /** Uploads `weights` and allocates the KV cache and activations. */
@@ -182,10 +230,24 @@ export class GpuLlama {
     const choice = options.weightDType ?? "auto";
     const dtype = (t: HostTensor): WeightDType =>
       choice !== "auto" ? choice : t.dtype === "F16" ? "f16" : "f32";
-    const model = new GpuLlama(gpu, weights, maxSeq, maxBatch, dtype);
+    const model = new GpuLlama(gpu, c, maxSeq, maxBatch, { weights, dtype });
     await model.forward(1, "last"); // compile the pipelines up front
     gpu.check();
     return model;
+  }
+
+  /**
+   * Another sequence on the same weights: its own KV cache, tokens, context,
+   * decode state and logits (so it can be used exactly like this model, e.g.
+   * by its own Generator), sharing the upload. Destroy it with destroy();
+   * destroying the model that owns the weights destroys its sequences too.
+   */
+  async createSequence(): Promise<GpuLlama> {
+    const owner = this.#parent ?? this;
+    const seq = new GpuLlama(this.gpu, this.config, this.maxSeq, this.maxBatch, { parent: owner });
+    owner.#children.add(seq);
+    await seq.forward(1, "last");
+    return seq;
   }
 
   /** Attention geometry for the kernels. */
@@ -215,21 +277,23 @@ export class GpuLlama {
   async #record(T: number, rows: LogitRows): Promise<Dispatch[]> {
     const c = this.config;
     const k = this.kernels;
-    const { x, xb, q, k: kb, v, att, gate, up } = this.#act;
+    const { x, xb, q, k: kb, v, att, gate, up } = this.#shared.act;
     const eps = c.rmsNormEps;
     const shape = this.shape;
     const steps: Promise<Dispatch>[] = [];
     const step = (d: Promise<Dispatch>) => steps.push(d);
 
-    step(k.embed(this.#embed, this.tokens, x, T));
-    for (const L of this.#layers) {
+    const w = this.#shared;
+    step(k.embed(w.embed, this.tokens, x, T));
+    for (const [i, L] of w.layers.entries()) {
+      const { kCache, vCache } = this.#cache[i];
       // attention block
       step(k.rmsnorm(x, L.attnNorm, xb, T, c.hiddenSize, eps));
       step(k.matmul(L.wq, xb, q, T, { bias: L.bq }));
       step(k.matmul(L.wk, xb, kb, T, { bias: L.bk }));
       step(k.matmul(L.wv, xb, v, T, { bias: L.bv }));
-      step(k.ropeStore(q, kb, v, L.kCache, L.vCache, this.state, T, shape, c.ropeTheta));
-      step(k.attention(q, L.kCache, L.vCache, att, this.state, T, shape));
+      step(k.ropeStore(q, kb, v, kCache, vCache, this.state, T, shape, c.ropeTheta));
+      step(k.attention(q, kCache, vCache, att, this.state, T, shape));
       step(k.matmul(L.wo, att, x, T, { accumulate: true })); // x += Wo · att
       // feed-forward block
       step(k.rmsnorm(x, L.ffnNorm, xb, T, c.hiddenSize, eps));
@@ -240,8 +304,8 @@ export class GpuLlama {
     }
     if (rows !== "none") {
       const n = rows === "all" ? T : 1;
-      step(k.rmsnorm(x, this.#norm, xb, n, c.hiddenSize, eps, T - n));
-      step(k.matmul(this.#lmHead, xb, this.logitsBuffer, n));
+      step(k.rmsnorm(x, w.norm, xb, n, c.hiddenSize, eps, T - n));
+      step(k.matmul(w.lmHead, xb, this.logitsBuffer, n));
     }
     return await Promise.all(steps);
   }
@@ -277,9 +341,19 @@ export class GpuLlama {
     return new Float32Array(await readBuffer(this.gpu, this.logitsBuffer, 0, bytes));
   }
 
-  /** Releases every buffer of the model. */
+  /**
+   * Releases this sequence's buffers; on the model that owns the weights,
+   * also the weights, the kernels and every sequence created from it.
+   */
   destroy(): void {
-    this.kernels.destroy();
     this.#pool.destroy();
+    if (this.#parent) {
+      this.#parent.#children.delete(this);
+      return;
+    }
+    for (const child of this.#children) child.#pool.destroy();
+    this.#children.clear();
+    this.kernels.destroy();
+    this.#shared.pool.destroy();
   }
 }
