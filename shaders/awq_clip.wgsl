@@ -52,8 +52,10 @@ fn clip_search(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   var bestCap = absmax;
   for (var i = 0u; i < p.nShrink; i++) {
     let cap = absmax * (1.0 - f32(i) / 20.0);
-    let lo = max(wmin, -cap);
-    let hi = min(wmax, cap);
+    // min/max of the clamped group (not max(wmin, -cap): a same-sign group
+    // entirely beyond the cap would get lo > hi)
+    let lo = clamp(wmin, -cap, cap);
+    let hi = clamp(wmax, -cap, cap);
     var scale: f32;
     var zero: f32;
     var qmin: f32;

@@ -55,9 +55,11 @@ fn fake_quant(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     hi = max(hi, v);
   }
   if (p.useClip != 0u) {
+    // min/max of the clamped values (lo > hi otherwise when a same-sign
+    // group lies entirely beyond the cap)
     let cap = clip[idx];
-    lo = max(lo, -cap);
-    hi = min(hi, cap);
+    lo = clamp(lo, -cap, cap);
+    hi = clamp(hi, -cap, cap);
   }
   let maxq = f32((1u << p.bits) - 1u);
   var scale: f32;
