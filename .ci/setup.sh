@@ -22,6 +22,13 @@ if [ "$adapter" != "f16" ]; then
   adapter=$(deno eval "$probe" 2>/dev/null | tail -1 || true)
 fi
 echo "WebGPU adapter: $adapter" >&2
+# Headless Chromium for the chat page test (driven by playwright-core).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  echo "installing Debian's chromium for the chat page test" >&2
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium; } >&2 ||
+    echo "chromium could not be installed; the chat page test will be skipped" >&2
+fi
 deno install --quiet >&2 || deno cache --quiet mod.ts cli.ts >&2
 # Mesa warns on every process without a runtime dir; give it one.
 if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
