@@ -13,10 +13,16 @@ import { acquireGpu } from "../src/gpu/device.ts";
 import type { Benchmark, BenchResult } from "./common.ts";
 import { decodeBench } from "./decode_bench.ts";
 import { prefillBench } from "./prefill_bench.ts";
+import { serverBench } from "./server_bench.ts";
 import { shapeBench } from "./shape_bench.ts";
 
 /** Every benchmark, in the order they run. */
-export const BENCHMARKS: readonly Benchmark[] = [decodeBench, prefillBench, shapeBench];
+export const BENCHMARKS: readonly Benchmark[] = [
+  decodeBench,
+  prefillBench,
+  shapeBench,
+  serverBench,
+];
 
 /** Parsed command line. */
 export interface BenchArgs {
