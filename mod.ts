@@ -1,5 +1,5 @@
 /**
- * awq-edge: run (and, soon, AWQ-quantize) Llama-family language models on
+ * awq-edge: run and AWQ-quantize Llama-family language models on
  * WebGPU from Deno, on machines without CUDA.
  *
  * @example
@@ -9,6 +9,10 @@
  * console.log((await m.complete("Once upon a time", { maxTokens: 40 })).text);
  * console.log((await m.perplexity(await Deno.readTextFile("eval.txt"))).ppl);
  * m.close();
+ *
+ * import { quantize } from "./mod.ts";
+ * const report = await quantize("stories260K.bin", "stories260K-awq", { groupSize: 32 });
+ * console.log(report.layers.length);
  * ```
  * @module
  */
@@ -53,3 +57,51 @@ export { parseHfConfig, toHfConfigJson } from "./src/formats/hf_config.ts";
 export { loadHfModel } from "./src/formats/hf_model.ts";
 export { readLlama2c } from "./src/formats/llama2c.ts";
 export { exportHfDirectory } from "./src/formats/hf_export.ts";
+
+export {
+  checkModelFits,
+  partialDir,
+  quantize,
+  type QuantizeApiOptions,
+  type ResolvedQuantizeOptions,
+  resolveQuantizeOptions,
+} from "./src/quant/quantize_api.ts";
+export {
+  type QuantizeOptions,
+  type QuantizeProgress,
+  type QuantizeResult,
+} from "./src/quant/quantize_model.ts";
+export type { LayerReport, QuantizedLinear, QuantSettings } from "./src/quant/types.ts";
+export {
+  buildReport,
+  type CalibrationReportJson,
+  formatReportTable,
+  type LayerReportJson,
+  layerReportJson,
+  type LinearReportJson,
+  type QuantReport,
+  type ReportInput,
+  reportSummary,
+  type ScalingReportJson,
+  type ValidationReportJson,
+} from "./src/quant/report.ts";
+export {
+  type Calibration,
+  calibrationDocuments,
+  type CalibrationOptions,
+  DEFAULT_CALIBRATION,
+  DEFAULT_CALIBRATION_FILE,
+  drawWindows,
+  loadCalibration,
+  seededRandom,
+} from "./src/quant/calibration.ts";
+export {
+  buildProvenance,
+  hashModelFiles,
+  provenanceDate,
+  type ProvenanceInput,
+  sha256File,
+  sha256Hex,
+  type SourceHash,
+  TOOL_VERSION,
+} from "./src/quant/provenance.ts";

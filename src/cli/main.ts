@@ -15,6 +15,7 @@ import { demoCommand } from "./demo_command.ts";
 import { EVAL_USAGE, evalCommand } from "./eval_command.ts";
 import { GENERATE_USAGE, generateCommand } from "./generate_command.ts";
 import { SERVE_USAGE, serveCommand } from "../server/serve_command.ts";
+import { QUANTIZE_USAGE, quantizeCommand } from "./quantize_command.ts";
 
 /** Top-level usage. */
 export const USAGE = `awq-edge: quantize and run Llama-family models on WebGPU
@@ -26,6 +27,7 @@ commands:
   generate   generate text from a prompt
   convert    llama2.c checkpoint -> Hugging Face directory
   serve      OpenAI-compatible HTTP server (see server.ts)
+  quantize   AWQ / RTN quantization -> AutoAWQ checkpoint directory
   demo       eval + generate on the bundled small model (../shared)
 
 Run "cli.ts <command> --help" for a command's options.`;
@@ -35,6 +37,7 @@ const COMMANDS: Record<string, { run: (args: string[]) => Promise<unknown>; usag
   generate: { run: generateCommand, usage: GENERATE_USAGE },
   convert: { run: convertCommand, usage: CONVERT_USAGE },
   serve: { run: serveCommand, usage: SERVE_USAGE },
+  quantize: { run: quantizeCommand, usage: QUANTIZE_USAGE },
   demo: { run: demoCommand, usage: "usage: cli.ts demo [--shared DIR]" },
 };
 

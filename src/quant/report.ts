@@ -137,7 +137,19 @@ export interface ReportInput {
   provenance: Record<string, string>;
 }
 
-/** A layer report in the report's snake_case JSON form. */
+/**
+ * A layer report in the report's snake_case JSON form.
+ *
+ * @example
+ * ```ts
+ * import { layerReportJson } from "./report.ts";
+ * const j = layerReportJson({
+ *   layer: 0, scaling: [{ group: "v_proj -> o_proj", ratio: 0.3, lossBefore: 2, lossAfter: 1 }],
+ *   linears: [], seconds: { scale: 0.5 },
+ * });
+ * console.log(j.scaling[0].loss_after); // 1
+ * ```
+ */
 export function layerReportJson(l: LayerReport): LayerReportJson {
   return {
     layer: l.layer,
@@ -156,7 +168,24 @@ export function layerReportJson(l: LayerReport): LayerReportJson {
   };
 }
 
-/** Builds the report object from the pipeline's results. */
+/**
+ * Builds the report object from the pipeline's results (phase seconds summed
+ * over layers).
+ *
+ * @example
+ * ```ts
+ * import { buildReport } from "./report.ts";
+ * const r = buildReport({
+ *   out: "o", method: "rtn", settings: { bits: 4, groupSize: 32, zeroPoint: true },
+ *   layout: "gemm", clip: false, seconds: 1, calibration: null, provenance: {},
+ *   layers: [
+ *     { layer: 0, scaling: [], linears: [], seconds: { quantize: 0.25 } },
+ *     { layer: 1, scaling: [], linears: [], seconds: { quantize: 0.5 } },
+ *   ],
+ * });
+ * console.log(r.phase_seconds); // { quantize: 0.75 }
+ * ```
+ */
 export function buildReport(input: ReportInput): QuantReport {
   const phase: Record<string, number> = {};
   for (const l of input.layers) {
