@@ -11,6 +11,7 @@
 
 import { acquireGpu } from "../src/gpu/device.ts";
 import type { Benchmark, BenchResult } from "./common.ts";
+import { awqBench } from "./awq_bench.ts";
 import { decodeBench } from "./decode_bench.ts";
 import { prefillBench } from "./prefill_bench.ts";
 import { serverBench } from "./server_bench.ts";
@@ -21,6 +22,7 @@ export const BENCHMARKS: readonly Benchmark[] = [
   decodeBench,
   prefillBench,
   shapeBench,
+  awqBench,
   serverBench,
 ];
 

@@ -16,6 +16,7 @@ struct Params {
 }
 
 override WG: u32 = 64u;
+const MAX_GROUP: u32 = 128u; // groups up to this width keep their errors in registers
 
 // Scales are stored as float16 in checkpoints: search with the same values.
 fn f16_round(v: f32) -> f32 {
@@ -48,6 +49,7 @@ fn clip_search(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   let absmax = max(abs(wmin), abs(wmax));
   let maxq = f32((1u << p.bits) - 1u);
   let half = f32(1u << (p.bits - 1u));
+  var delta: array<f32, MAX_GROUP>;
   var bestErr = 3.0e38;
   var bestCap = absmax;
   for (var i = 0u; i < p.nShrink; i++) {
@@ -72,14 +74,32 @@ fn clip_search(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
       qmax = half - 1.0;
     }
     var err = 0.0;
-    for (var t = 0u; t < p.n; t++) {
-      var diff = 0.0;
-      for (var c = c0; c < c1; c++) {
-        let wv = w[base + c];
+    let width = c1 - c0;
+    if (width <= MAX_GROUP) {
+      // Quantization error of each weight once, then a plain dot per token.
+      for (var j = 0u; j < width; j++) {
+        let wv = w[base + c0 + j];
         let q = clamp(round(clamp(wv, lo, hi) / scale) + zero, qmin, qmax);
-        diff += x[t * p.cols + c] * (wv - (q - zero) * scale);
+        delta[j] = wv - (q - zero) * scale;
       }
-      err += diff * diff;
+      for (var t = 0u; t < p.n; t++) {
+        let xb = t * p.cols + c0;
+        var diff = 0.0;
+        for (var j = 0u; j < width; j++) {
+          diff += x[xb + j] * delta[j];
+        }
+        err += diff * diff;
+      }
+    } else {
+      for (var t = 0u; t < p.n; t++) {
+        var diff = 0.0;
+        for (var c = c0; c < c1; c++) {
+          let wv = w[base + c];
+          let q = clamp(round(clamp(wv, lo, hi) / scale) + zero, qmin, qmax);
+          diff += x[t * p.cols + c] * (wv - (q - zero) * scale);
+        }
+        err += diff * diff;
+      }
     }
     if (err < bestErr) {
       bestErr = err;

@@ -323,6 +323,9 @@ export async function quantizeModel(
     const q = new Map<string, QuantizedLinear>();
     for (const [name, field] of LINEARS) {
       const w = layer[field] as HostTensor;
+      if (!w.data.every(Number.isFinite)) {
+        throw new QuantizationError(`layer ${i}: ${name} has NaN/inf weights (phase: quantize)`);
+      }
       const short = name.split(".")[1];
       const caps = clip.get(short);
       const ql = quantizeLinear(w.data, w.shape[0], w.shape[1], settings, caps);
