@@ -40,26 +40,31 @@ export { FALLBACK_CHAT_TEMPLATE, renderChat } from "./src/server/chat_template.t
 
 let lazy: ReturnType<typeof createApp> | undefined;
 
+function lazyApp(): ReturnType<typeof createApp> | undefined {
+  const model = Deno.env.get("AWQ_EDGE_MODEL");
+  if (!lazy && model) {
+    lazy = createApp(WorkerEngine.start({ model }), { apiKey: Deno.env.get("AWQ_EDGE_API_KEY") });
+  }
+  return lazy;
+}
+
 /**
  * A `fetch` handler for `deno serve`: on first use it starts a WorkerEngine
  * for AWQ_EDGE_MODEL (503 from /health until loaded).
  */
 export function fetch(request: Request): Response | Promise<Response> {
-  if (!lazy) {
-    const model = Deno.env.get("AWQ_EDGE_MODEL");
-    if (!model) {
-      return Response.json({
-        error: {
-          message: "set AWQ_EDGE_MODEL to the model path",
-          type: "server_error",
-          param: null,
-          code: "no_model",
-        },
-      }, { status: 503 });
-    }
-    lazy = createApp(WorkerEngine.start({ model }), { apiKey: Deno.env.get("AWQ_EDGE_API_KEY") });
+  const app = lazyApp();
+  if (!app) {
+    return Response.json({
+      error: {
+        message: "set AWQ_EDGE_MODEL to the model path",
+        type: "server_error",
+        param: null,
+        code: "no_model",
+      },
+    }, { status: 503 });
   }
-  return lazy.fetch(request);
+  return app.fetch(request);
 }
 
 export default { fetch } satisfies Deno.ServeDefaultExport;
@@ -73,6 +78,9 @@ function underDenoServe(): boolean {
     return Deno.args.length === 0;
   }
 }
+
+// Under `deno serve`, start loading the model at once (the runtime serves the default export).
+if (import.meta.main && underDenoServe()) lazyApp();
 
 if (import.meta.main && !underDenoServe()) {
   if (Deno.args.includes("--help") || Deno.args.includes("-h")) console.log(SERVE_USAGE);

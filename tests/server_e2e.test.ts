@@ -261,3 +261,43 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "server.ts starts on 127.0.0.1, answers, and shuts down gracefully on SIGTERM",
+  ...opts,
+  ignore: !haveShared || Deno.build.os === "windows",
+  async fn() {
+    const root = new URL("..", import.meta.url).pathname;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "server.ts", "--model", model, "--port", "0", "--slots", "2"],
+      cwd: root,
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let log = "";
+    const deadline = Date.now() + 60_000;
+    while (!/ready/.test(log) && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      log += value;
+    }
+    const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log)?.[1];
+    assert.ok(url, log);
+    const r = await fetch(`${url}/health`);
+    assert.equal(r.status, 200);
+    await r.body?.cancel();
+    child.kill("SIGTERM");
+    const rest = (async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        log += value;
+      }
+    })();
+    const status = await child.status;
+    await rest;
+    assert.equal(status.code, 0, log);
+    assert.match(log, /stopped/);
+  },
+});

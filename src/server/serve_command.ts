@@ -150,7 +150,12 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
     stopping ??= (async () => {
       // Cancel generations (open streams then end) and stop accepting; wait for open responses.
       const closing = engine.close();
-      await Promise.race([server.shutdown(), new Promise((r) => setTimeout(r, 5000))]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        server.shutdown(),
+        new Promise((r) => timer = setTimeout(r, 5000)),
+      ]);
+      clearTimeout(timer);
       await closing;
     })();
     return stopping;

@@ -315,7 +315,9 @@ export class WorkerEngine implements InferenceEngine {
     for (const job of [...this.#jobs.values()]) this.#cancel(job, undefined);
     const closed = new Promise<void>((res) => this.#closed = res);
     this.#post({ type: "close" });
-    await Promise.race([closed, new Promise((res) => setTimeout(res, 2000))]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([closed, new Promise((res) => timer = setTimeout(res, 2000))]);
+    clearTimeout(timer);
     this.#fail("the server is shutting down");
     this.#worker.terminate();
   }
