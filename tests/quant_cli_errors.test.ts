@@ -127,6 +127,11 @@ cliTest("calibrating on the --validate file is refused", async (dir) => {
     EVAL_TEXT,
     /never calibrate on the evaluation text/,
   );
+  // Also a copy of it under another name.
+  const copy = `${dir}/copy-of-eval.txt`;
+  await Deno.copyFile(EVAL_TEXT, copy);
+  await expectError(dir, ["--calib", copy, "--validate", EVAL_TEXT], /never calibrate/);
+  await Deno.remove(copy);
   // Also when the default calibration file is given as the validation text.
   await expectError(dir, ["--validate", CALIB], /never calibrate/);
 });

@@ -36,7 +36,7 @@ import {
   DEFAULT_CALIBRATION_FILE,
   loadCalibration,
 } from "./calibration.ts";
-import { buildProvenance, hashModelFiles } from "./provenance.ts";
+import { buildProvenance, hashModelFiles, sha256File } from "./provenance.ts";
 import { quantizeModel, type QuantizeProgress } from "./quantize_model.ts";
 import { buildReport, type QuantReport } from "./report.ts";
 import type { QuantSettings } from "./types.ts";
@@ -347,10 +347,11 @@ export async function quantize(
     }
     if (
       options.validate !== undefined &&
-      (await realOrResolved(calib)) === (await realOrResolved(options.validate))
+      ((await realOrResolved(calib)) === (await realOrResolved(options.validate)) ||
+        (await sha256File(calib)) === (await sha256File(options.validate)))
     ) {
       throw new RequestError(
-        `${calib}: the calibration file is the --validate file; never calibrate on the ` +
+        `${calib}: the calibration file is (a copy of) the --validate file; never calibrate on the ` +
           `evaluation text`,
       );
     }
