@@ -1,7 +1,9 @@
 /**
- * `cli.ts demo`: the README's first command. Evaluates the bundled
- * stories260K model on the shared evaluation text and generates from
- * "Once upon a time", showing the reference figures beside ours.
+ * `cli.ts demo`: the README's first command, the main job on the bundled
+ * stories260K model: its full-precision perplexity on the shared evaluation
+ * text, AWQ quantization to 4 bits (groups of 32) on the calibration text,
+ * the quantized model's perplexity, and a greedy continuation from it — with
+ * the reference figures beside ours.
  *
  * @example
  * ```ts ignore
@@ -14,6 +16,7 @@ import { RequestError } from "../errors.ts";
 import { parseCommandArgs } from "./args.ts";
 import { evalCommand } from "./eval_command.ts";
 import { generateCommand } from "./generate_command.ts";
+import { quantizeCommand } from "./quantize_command.ts";
 
 /** Runs the demo on `../shared` (or --shared DIR). */
 export async function demoCommand(args: string[]): Promise<void> {
@@ -22,13 +25,45 @@ export async function demoCommand(args: string[]): Promise<void> {
     new URL("../../../shared", import.meta.url).pathname;
   const model = `${shared}/models/stories260K/stories260K.bin`;
   const text = `${shared}/data/tinystories-eval.txt`;
+  const calib = `${shared}/data/tinystories-calib.txt`;
   try {
     await Deno.stat(model);
   } catch {
     throw new RequestError(`${model}: not found (pass --shared DIR, the folder holding models/)`);
   }
-  console.error("== perplexity of stories260K on tinystories-eval.txt (reference: 5.4456)");
-  await evalCommand(["--model", model, "--text", text]);
-  console.error('== greedy generation from "Once upon a time" (40 tokens)');
-  await generateCommand(["--model", model, "--prompt", "Once upon a time", "--max-tokens", "40"]);
+  const out = await Deno.makeTempDir({ prefix: "awq-edge-demo-" });
+  try {
+    console.error("== 1. perplexity of stories260K on tinystories-eval.txt (reference: 5.4456)");
+    await evalCommand(["--model", model, "--text", text]);
+    console.error("== 2. AWQ, 4-bit, groups of 32, 32 x 256 calibration tokens");
+    await quantizeCommand([
+      "--model",
+      model,
+      "--out",
+      `${out}/stories260K-awq`,
+      "--calib",
+      calib,
+      "--bits",
+      "4",
+      "--group-size",
+      "32",
+      "--samples",
+      "32",
+      "--seqlen",
+      "256",
+    ]);
+    console.error("== 3. perplexity of the AWQ checkpoint");
+    await evalCommand(["--model", `${out}/stories260K-awq`, "--text", text]);
+    console.error('== 4. greedy generation from "Once upon a time" with the AWQ checkpoint');
+    await generateCommand([
+      "--model",
+      `${out}/stories260K-awq`,
+      "--prompt",
+      "Once upon a time",
+      "--max-tokens",
+      "40",
+    ]);
+  } finally {
+    await Deno.remove(out, { recursive: true }).catch(() => {});
+  }
 }
