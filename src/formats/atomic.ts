@@ -107,7 +107,13 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
  * ```
  */
 export async function makeTempDirBeside(finalDir: string): Promise<string> {
-  return await Deno.makeTempDir({ dir: dirname(finalDir), prefix: `.${basename(finalDir)}.tmp-` });
+  const dir = await Deno.makeTempDir({
+    dir: dirname(finalDir),
+    prefix: `.${basename(finalDir)}.tmp-`,
+  });
+  // makeTempDir creates 0700; the finished directory should read like any other (0755 less umask).
+  await Deno.chmod(dir, 0o755).catch(() => {});
+  return dir;
 }
 
 /**

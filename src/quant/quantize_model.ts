@@ -42,7 +42,7 @@ export interface QuantizeOptions {
   method?: "awq" | "rtn";
   /** Bits, group size, zero point. */
   settings: QuantSettings;
-  /** Calibration sequences of token ids (each starts with BOS); required for AWQ. */
+  /** Calibration sequences of token ids, all of one length (AutoAWQ-style blocks cut from the tokenized stream); required for AWQ. */
   calibration?: readonly Int32Array[];
   /** Run the clip search (AWQ only; default true). */
   clip?: boolean;
