@@ -16,6 +16,7 @@ import { exportHfDirectory } from "../formats/hf_export.ts";
 import { readLlama2c } from "../formats/llama2c.ts";
 import { loadTokenizer } from "../tokenizer/load_tokenizer.ts";
 import { parseCommandArgs, requiredString } from "./args.ts";
+import { pathExists } from "../formats/path_exists.ts";
 
 /** Usage text of the convert command. */
 export const CONVERT_USAGE = `usage: cli.ts convert --model FILE.bin --out DIR [options]
@@ -56,15 +57,4 @@ export async function convertCommand(args: string[]): Promise<string> {
   if (values.json) console.log(JSON.stringify({ out, dtype, seconds }));
   else console.error(`wrote ${out} (${dtype}) in ${seconds.toFixed(2)} s`);
   return out;
-}
-
-/** Whether anything exists at `path`. */
-async function pathExists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
-    throw e;
-  }
 }

@@ -57,6 +57,7 @@ import { parseHfConfig, toHfConfigJson } from "./hf_config.ts";
 import { type HfTensorSpec, hfTensorSpecs, tensorForSpec } from "./hf_layout.ts";
 import { openSafetensorsModel, type SafetensorsModel } from "./safetensors_model.ts";
 import { type TensorToWrite, writeSafetensors } from "./safetensors_write.ts";
+import { pathExists as exists } from "./path_exists.ts";
 
 /** What {@link writeAwqCheckpoint} writes. */
 export interface AwqCheckpointInput {
@@ -133,16 +134,6 @@ export function awqModuleNames(config: LlamaConfig): string[] {
     for (const [, suffix] of LINEARS) names.push(`model.layers.${l}.${suffix}`);
   }
   return names;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
-    throw e;
-  }
 }
 
 const RESERVED = new Set(["config.json", "model.safetensors", "model.safetensors.index.json"]);

@@ -22,6 +22,7 @@ import { makeTempDirBeside, removeIfExists, replaceDirAtomic } from "./atomic.ts
 import { toHfConfigJson } from "./hf_config.ts";
 import { hfTensorSpecs, tensorForSpec } from "./hf_layout.ts";
 import { type TensorToWrite, writeSafetensors } from "./safetensors_write.ts";
+import { pathExists as exists } from "./path_exists.ts";
 
 /** The tokenizer files to write beside the weights. */
 export interface HfExportFiles {
@@ -37,16 +38,6 @@ export interface HfExportOptions {
   dtype?: "F32" | "F16";
   /** Replace an existing `outDir` instead of refusing. */
   force?: boolean;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
-    throw e;
-  }
 }
 
 function jsonText(value: unknown): string {

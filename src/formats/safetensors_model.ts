@@ -24,6 +24,7 @@ import {
   type SafetensorsEntry,
   type SafetensorsFile,
 } from "./safetensors_read.ts";
+import { pathExists as exists } from "./path_exists.ts";
 
 /** All tensors of a checkpoint directory, whichever file holds them. */
 export interface SafetensorsModel {
@@ -41,16 +42,6 @@ export interface SafetensorsModel {
   readF32(name: string): Promise<HostTensor>;
   /** Closes every shard. */
   close(): void;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
 }
 
 function parseIndex(path: string, text: string): Map<string, string> {

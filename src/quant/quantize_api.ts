@@ -40,6 +40,7 @@ import { buildProvenance, hashModelFiles, sha256File } from "./provenance.ts";
 import { quantizeModel, type QuantizeProgress } from "./quantize_model.ts";
 import { buildReport, type QuantReport } from "./report.ts";
 import type { QuantSettings } from "./types.ts";
+import { statOrNull } from "../formats/path_exists.ts";
 
 /** Options of {@link quantize}; every field has a default. */
 export interface QuantizeApiOptions {
@@ -215,15 +216,6 @@ function packingNotes(c: LlamaConfig, s: QuantSettings, layout: "gemm" | "gemv")
     if (why) notes.push(`${name} [${outF}, ${inF}]: ${why}`);
   }
   return notes;
-}
-
-async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
-  try {
-    return await Deno.stat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return null;
-    throw e;
-  }
 }
 
 async function realOrResolved(path: string): Promise<string> {
