@@ -1,3 +1,4 @@
+//!include group_quantizer
 // AWQ clip search: for each (row, group) of a scaled weight W [rows, cols],
 // try caps absmax * (1 - i / 20) for i in 0..nShrink-1, quantize the clamped
 // group, and measure the mean over n sampled tokens of the squared error of
@@ -18,10 +19,6 @@ struct Params {
 override WG: u32 = 64u;
 const MAX_GROUP: u32 = 128u; // groups up to this width keep their errors in registers
 
-// Scales are stored as float16 in checkpoints: search with the same values.
-fn f16_round(v: f32) -> f32 {
-  return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x;
-}
 
 @group(0) @binding(0) var<storage, read> w: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -47,8 +44,6 @@ fn clip_search(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     wmax = max(wmax, w[base + c]);
   }
   let absmax = max(abs(wmin), abs(wmax));
-  let maxq = f32((1u << p.bits) - 1u);
-  let half = f32(1u << (p.bits - 1u));
   var delta: array<f32, MAX_GROUP>;
   var bestErr = 3.0e38;
   var bestCap = absmax;
@@ -58,29 +53,14 @@ fn clip_search(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     // entirely beyond the cap would get lo > hi)
     let lo = clamp(wmin, -cap, cap);
     let hi = clamp(wmax, -cap, cap);
-    var scale: f32;
-    var zero: f32;
-    var qmin: f32;
-    var qmax: f32;
-    if (p.zeroPoint != 0u) {
-      scale = f16_round(max(hi - lo, 1e-5) / maxq);
-      zero = clamp(-round(lo / scale), 0.0, maxq);
-      qmin = 0.0;
-      qmax = maxq;
-    } else {
-      scale = f16_round(max(max(abs(lo), abs(hi)), 1e-5) / (half - 1.0));
-      zero = 0.0;
-      qmin = -half;
-      qmax = half - 1.0;
-    }
+    let gq = group_quant(lo, hi, p.bits, p.zeroPoint != 0u);
     var err = 0.0;
     let width = c1 - c0;
     if (width <= MAX_GROUP) {
       // Quantization error of each weight once, then a plain dot per token.
       for (var j = 0u; j < width; j++) {
         let wv = w[base + c0 + j];
-        let q = clamp(round(clamp(wv, lo, hi) / scale) + zero, qmin, qmax);
-        delta[j] = wv - (q - zero) * scale;
+        delta[j] = wv - dequant(clamp(wv, lo, hi), gq);
       }
       for (var t = 0u; t < p.n; t++) {
         let xb = t * p.cols + c0;
@@ -95,8 +75,7 @@ fn clip_search(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
         var diff = 0.0;
         for (var c = c0; c < c1; c++) {
           let wv = w[base + c];
-          let q = clamp(round(clamp(wv, lo, hi) / scale) + zero, qmin, qmax);
-          diff += x[t * p.cols + c] * (wv - (q - zero) * scale);
+          diff += x[t * p.cols + c] * (wv - dequant(clamp(wv, lo, hi), gq));
         }
         err += diff * diff;
       }

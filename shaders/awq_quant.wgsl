@@ -1,3 +1,4 @@
+//!include group_quantizer
 // Fake quantization for AWQ's searches: out = Q(W * s) / s per (row, group),
 // with the asymmetric (zero point) or symmetric group quantizer of
 // docs/awq.md, optional input-channel scales s (one candidate of many, at
@@ -17,10 +18,6 @@ struct Params {
 
 override WG: u32 = 64u;
 
-// Scales are stored as float16 in checkpoints: search with the same values.
-fn f16_round(v: f32) -> f32 {
-  return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x;
-}
 
 @group(0) @binding(0) var<storage, read> w: array<f32>;
 @group(0) @binding(1) var<storage, read> s: array<f32>;
@@ -61,30 +58,13 @@ fn fake_quant(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     lo = clamp(lo, -cap, cap);
     hi = clamp(hi, -cap, cap);
   }
-  let maxq = f32((1u << p.bits) - 1u);
-  var scale: f32;
-  var zero: f32;
-  var qmin: f32;
-  var qmax: f32;
-  if (p.zeroPoint != 0u) {
-    scale = f16_round(max(hi - lo, 1e-5) / maxq);
-    zero = clamp(-round(lo / scale), 0.0, maxq);
-    qmin = 0.0;
-    qmax = maxq;
-  } else {
-    let half = f32(1u << (p.bits - 1u));
-    scale = f16_round(max(max(abs(lo), abs(hi)), 1e-5) / (half - 1.0));
-    zero = 0.0;
-    qmin = -half;
-    qmax = half - 1.0;
-  }
+  let gq = group_quant(lo, hi, p.bits, p.zeroPoint != 0u);
   for (var c = c0; c < c1; c++) {
     var v = scaled(base + c, c);
     if (p.useClip != 0u) {
       v = clamp(v, lo, hi);
     }
-    let q = clamp(round(v / scale) + zero, qmin, qmax);
-    var d = (q - zero) * scale;
+    var d = dequant(v, gq);
     if (p.useScale != 0u) {
       d = d / s[p.sOffset + c];
     }

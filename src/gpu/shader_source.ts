@@ -48,10 +48,24 @@ function file(name: string): Promise<string> {
 
 /**
  * Returns the WGSL text of kernel family `name`, preceded by the weight
- * prelude for `weights` when given.
+ * prelude for `weights` when given. A line `//!include other` in a shader is
+ * replaced by `shaders/other.wgsl` (WGSL has no imports; shared helpers such as
+ * the group quantizer live in one file this way).
  */
 export async function loadShaderSource(name: string, weights?: WeightPrelude): Promise<string> {
-  const body = await file(name);
+  const body = await withIncludes(await file(name), new Set([name]));
   if (!weights) return body;
   return `${await file(`weights_${weights}`)}\n${body}`;
+}
+
+async function withIncludes(text: string, seen: Set<string>): Promise<string> {
+  const lines = await Promise.all(
+    text.split("\n").map(async (line) => {
+      const m = /^\/\/!include\s+([\w-]+)\s*$/.exec(line);
+      if (!m) return line;
+      if (seen.has(m[1])) throw new GpuError(`shaders: include cycle through ${m[1]}.wgsl`);
+      return await withIncludes(await file(m[1]), new Set([...seen, m[1]]));
+    }),
+  );
+  return lines.join("\n");
 }
