@@ -8,15 +8,8 @@ import {
 } from "../src/tokenizer/llama2c_to_hf.ts";
 import { splitParagraphs } from "../src/engine/perplexity_stream.ts";
 import { Llama2cEncoder } from "./support/llama2c_encode.ts";
+import { SHARED, sharedPresent } from "./support/cli_run.ts";
 
-const SHARED = new URL("../../shared/", import.meta.url);
-const sharedPresent = (() => {
-  try {
-    return Deno.statSync(SHARED).isDirectory;
-  } catch {
-    return false;
-  }
-})();
 if (!sharedPresent) {
   console.warn(`skipping real-data tokenizer tests: ${SHARED.pathname} is absent`);
 }

@@ -2,15 +2,8 @@ import assert from "node:assert/strict";
 import { RequestError } from "../src/errors.ts";
 import { buildTokenStream, splitParagraphs, windows } from "../src/engine/perplexity_stream.ts";
 import { loadTokenizer } from "../src/tokenizer/load_tokenizer.ts";
+import { SHARED, sharedPresent } from "./support/cli_run.ts";
 
-const SHARED = new URL("../../shared/", import.meta.url);
-const sharedPresent = (() => {
-  try {
-    return Deno.statSync(SHARED).isDirectory;
-  } catch {
-    return false;
-  }
-})();
 if (!sharedPresent) {
   console.warn(`skipping real-data tokenizer tests: ${SHARED.pathname} is absent`);
 }

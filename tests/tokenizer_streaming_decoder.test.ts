@@ -4,15 +4,8 @@ import { HfTokenizer } from "../src/tokenizer/hf_tokenizer.ts";
 import { llama2cTokenizerToHfJson } from "../src/tokenizer/llama2c_to_hf.ts";
 import { StreamingDecoder } from "../src/tokenizer/streaming_decoder.ts";
 import { splitParagraphs } from "../src/engine/perplexity_stream.ts";
+import { SHARED, sharedPresent } from "./support/cli_run.ts";
 
-const SHARED = new URL("../../shared/", import.meta.url);
-const sharedPresent = (() => {
-  try {
-    return Deno.statSync(SHARED).isDirectory;
-  } catch {
-    return false;
-  }
-})();
 if (!sharedPresent) {
   console.warn(`skipping real-data tokenizer tests: ${SHARED.pathname} is absent`);
 }
