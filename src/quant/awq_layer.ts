@@ -40,8 +40,13 @@ export const CLIP_TOKENS = 512;
 export interface ScaleDecision {
   /** e.g. "input_layernorm -> q_proj,k_proj,v_proj". */
   group: string;
-  /** Chosen ratio (i / 20). */
+  /** Chosen ratio (i / 20); 0 when `scaled` is false. */
   ratio: number;
+  /**
+   * False when no scaling (s = 1, llm-awq's ratio-0 candidate) had the least
+   * loss, so the group is left as it is rather than scaled for the worse.
+   */
+  scaled: boolean;
   /** Mean squared output error without scaling (plain quantization). */
   lossBefore: number;
   /** Mean squared output error with the chosen scales. */
@@ -400,18 +405,16 @@ export async function awqLayer(
     for (let gi = 0; gi < order.length; gi++) {
       const g = order[gi];
       const ls = Array.from(losses.subarray(gi * nCand, (gi + 1) * nCand), (v) => v / (N * dim));
-      let best = -1;
-      for (let i = 0; i < AWQ_GRID; i++) {
-        if (Number.isFinite(ls[i]) && (best < 0 || ls[i] < ls[best])) best = i;
-      }
-      if (best < 0) {
+      if (!ls.slice(0, AWQ_GRID).some(Number.isFinite)) {
         throw new QuantizationError(
           `${where(g.name)}: every scale candidate gave a non-finite loss (phase: scale search)`,
         );
       }
+      const best = pickCandidate(ls);
       scaling.push({
         group: g.name,
-        ratio: best / AWQ_GRID,
+        ratio: best < AWQ_GRID ? best / AWQ_GRID : 0,
+        scaled: best < AWQ_GRID,
         lossBefore: ls[AWQ_GRID],
         lossAfter: ls[best],
         scales: candidates[gi][best],
@@ -509,6 +512,26 @@ export async function awqLayer(
     kernels.destroy();
     pool.destroy();
   }
+}
+
+/**
+ * Index of the least finite loss among the grid candidates and, last, "no
+ * scaling" (s = 1): AWQ never scales a group for the worse on its calibration
+ * loss. -1 when every loss is non-finite. Ties go to the earlier candidate.
+ *
+ * @example
+ * ```ts
+ * import { pickCandidate } from "./awq_layer.ts";
+ * pickCandidate([3, 1, 2, 5]); // 1
+ * pickCandidate([3, 4, 2]); // 2 (the last one: no scaling)
+ * ```
+ */
+export function pickCandidate(losses: readonly number[]): number {
+  let best = -1;
+  for (let i = 0; i < losses.length; i++) {
+    if (Number.isFinite(losses[i]) && (best < 0 || losses[i] < losses[best])) best = i;
+  }
+  return best;
 }
 
 /** Search order: groups whose inputs others overwrite go first. */

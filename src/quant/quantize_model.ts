@@ -308,6 +308,7 @@ export async function quantizeModel(
         scaling: r.scaling.map((d) => ({
           group: d.group,
           ratio: d.ratio,
+          scaled: d.scaled,
           lossBefore: d.lossBefore,
           lossAfter: d.lossAfter,
         })),

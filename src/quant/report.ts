@@ -25,9 +25,11 @@ import type { LayerReport, QuantSettings } from "./types.ts";
 export interface ScalingReportJson {
   /** "prev op -> linears", e.g. "input_layernorm -> q_proj,k_proj,v_proj". */
   group: string;
-  /** Chosen ratio r (s = x_mean^r / w_mean^(1-r)); 0 means no scaling. */
+  /** Chosen ratio r (s = x_mean^r / w_mean^(1-r)); 0 when `scaled` is false. */
   ratio: number;
-  /** Loss with unscaled quantized weights (ratio 0). */
+  /** False when no scaling (s = 1) beat every candidate: the group is left unscaled. */
+  scaled: boolean;
+  /** Loss with unscaled quantized weights (s = 1). */
   loss_before: number;
   /** Loss with the chosen scales. */
   loss_after: number;
@@ -156,6 +158,7 @@ export function layerReportJson(l: LayerReport): LayerReportJson {
     scaling: l.scaling.map((s) => ({
       group: s.group,
       ratio: s.ratio,
+      scaled: s.scaled ?? true,
       loss_before: s.lossBefore,
       loss_after: s.lossAfter,
     })),
@@ -277,7 +280,7 @@ export function formatReportTable(r: QuantReport): string {
     };
     for (const s of l.scaling) {
       lines.push(
-        `${tag()}${pad(s.group, nameW)}${s.ratio.toFixed(2).padStart(7)}` +
+        `${tag()}${pad(s.group, nameW)}${(s.scaled ? s.ratio.toFixed(2) : "none").padStart(7)}` +
           `${num(s.loss_before, 12)}${num(s.loss_after, 12)}`,
       );
     }

@@ -46,6 +46,8 @@ export interface LayerReport {
   scaling: Array<{
     group: string;
     ratio: number;
+    /** False when no scaling (s = 1) beat every candidate (absent: true). */
+    scaled?: boolean;
     lossBefore: number;
     lossAfter: number;
   }>;
