@@ -1,6 +1,7 @@
 /**
  * Loopback load test of the OpenAI-compatible server on stories260K: a real
- * server on 127.0.0.1 (model in its Worker, one KV slot per client), then a
+ * server on 127.0.0.1 (model in its Worker, one KV slot per client, batched
+ * decode: one forward pass per step over all active requests), then a
  * fixed number of streaming completions at each concurrency (1, 8, 32; more
  * levels without --quick). Reports aggregate tokens/s, p50/p95 time to first
  * token and inter-token latency per level, against the single-client figures
@@ -99,7 +100,7 @@ export const serverBench: Benchmark = {
     });
     const figures: Record<string, number> = {};
     const notes = [
-      `model: ${STORIES260K_PATH}, ${maxC} KV slots, tokens per slot turn 8`,
+      `model: ${STORIES260K_PATH}, ${maxC} KV slots, batched decode, 8 steps per submit`,
       `each request: streaming completion, greedy, ${SERVER_MAX_TOKENS} tokens; ` +
       `requests per level: ${quick ? "max(c, 8)" : "max(2c, 16)"}; loopback HTTP, one process`,
     ];

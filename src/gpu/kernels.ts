@@ -67,6 +67,8 @@ export const MATMUL_KERNELS: readonly MatmulKernel[] = [
 export interface AttentionKernel {
   /** Shader file (shaders/<shader>.wgsl). */
   shader: "attention" | "attention_rows";
+  /** The same form over a batch of rows of several KV slots (shaders/<batched>.wgsl). */
+  batched: "attention_batched" | "attention_rows_batched";
   /** Whether this row applies to the geometry on this adapter. */
   when: (shape: AttentionShape, gpu: GpuContext) => boolean;
   /** Workgroup counts for T tokens. */
@@ -80,10 +82,16 @@ export interface AttentionKernel {
 export const ATTENTION_KERNELS: readonly AttentionKernel[] = [
   {
     shader: "attention_rows",
+    batched: "attention_rows_batched",
     when: (shape, gpu) => gpu.isSoftware && shape.headDim % 4 === 0,
     workgroups: (T, shape) => Math.ceil((shape.nHeads * T) / WG),
   },
-  { shader: "attention", when: () => true, workgroups: (T, shape) => [shape.nHeads, T] },
+  {
+    shader: "attention",
+    batched: "attention_batched",
+    when: () => true,
+    workgroups: (T, shape) => [shape.nHeads, T],
+  },
 ];
 
 const WG = 64;
@@ -265,6 +273,95 @@ export class WebGpuKernels {
     );
   }
 
+  /**
+   * RoPE and KV store for T rows of a batch (shaders/rope_store_batched.wgsl):
+   * row r is a token of slot rows[r].x at position states[slot].pos +
+   * rows[r].y; the caches are [slots, shape.maxSeq, kvDim].
+   */
+  async ropeStoreBatched(
+    q: GPUBuffer,
+    k: GPUBuffer,
+    v: GPUBuffer,
+    kCache: GPUBuffer,
+    vCache: GPUBuffer,
+    states: GPUBuffer,
+    rows: GPUBuffer,
+    T: number,
+    shape: AttentionShape,
+    theta: number,
+  ): Promise<Dispatch> {
+    const pipeline = await this.#pipelines.get({
+      shader: "rope_store_batched",
+      entry: "rope_store_batched",
+      constants: { WG },
+    });
+    const params = this.#uniform([
+      u32(T),
+      u32(shape.nHeads),
+      u32(shape.nKv),
+      u32(shape.headDim),
+      f32(theta),
+      u32(shape.maxSeq),
+      u32(0),
+      u32(0),
+    ]);
+    const n = T * (shape.nHeads + shape.nKv) * (shape.headDim / 2);
+    return makeDispatch(
+      this.#gpu,
+      pipeline,
+      [q, k, v, kCache, vCache, states, rows, params],
+      Math.ceil(n / WG),
+    );
+  }
+
+  /**
+   * Causal GQA attention of T rows of a batch over their slots' regions of
+   * the [slots, maxSeq, kvDim] caches (row r: slot rows[r].x, position
+   * states[slot].pos + rows[r].y); the form comes from
+   * {@link ATTENTION_KERNELS} (its `batched` file) unless `options.entry` names one.
+   */
+  async attentionBatched(
+    q: GPUBuffer,
+    kCache: GPUBuffer,
+    vCache: GPUBuffer,
+    out: GPUBuffer,
+    states: GPUBuffer,
+    rows: GPUBuffer,
+    T: number,
+    shape: AttentionShape,
+    options: { entry?: AttentionKernel["batched"] } = {},
+  ): Promise<Dispatch> {
+    const kernel = options.entry
+      ? ATTENTION_KERNELS.find((k) => k.batched === options.entry)!
+      : ATTENTION_KERNELS.find((k) => k.when(shape, this.#gpu))!;
+    if (kernel.batched === "attention_rows_batched" && shape.headDim % 4 !== 0) {
+      throw new GpuError(
+        `attention_rows_batched needs a head size divisible by 4 (got ${shape.headDim})`,
+      );
+    }
+    const pipeline = await this.#pipelines.get({
+      shader: kernel.batched,
+      entry: kernel.batched,
+      constants: { WG },
+    });
+    const params = this.#uniform([
+      u32(T),
+      u32(shape.nHeads),
+      u32(shape.nKv),
+      u32(shape.headDim),
+      u32(shape.maxSeq),
+      u32(0),
+      u32(0),
+      u32(0),
+    ]);
+    return makeDispatch(
+      this.#gpu,
+      pipeline,
+      [q, kCache, vCache, out, states, rows, params],
+      kernel.workgroups(T, shape),
+    );
+  }
+
   /** g = silu(g) * u over n elements. */
   async siluMul(g: GPUBuffer, u: GPUBuffer, n: number): Promise<Dispatch> {
     const pipeline = await this.#pipelines.get({
@@ -304,6 +401,38 @@ export class WebGpuKernels {
   ): Promise<Dispatch> {
     const pipeline = await this.#pipelines.get({ shader: "sample", entry: "sample" });
     return makeDispatch(this.#gpu, pipeline, [logits, work, ctx, tokens, state, out, params], 1);
+  }
+
+  /**
+   * Samples one token per row of a batch (shaders/sample_batched.wgsl), one
+   * workgroup per row: row r uses logits row r and slot rows[r].x's settings
+   * (`params`: one sampler block of 48 bytes per slot), context (`ctx`:
+   * [slots, maxSeq]) and state (`states`: [slots] × 16 bytes), and writes
+   * the slot's id to out[slot * outStride + step].
+   */
+  async sampleBatched(
+    logits: GPUBuffer,
+    work: GPUBuffer,
+    ctx: GPUBuffer,
+    tokens: GPUBuffer,
+    states: GPUBuffer,
+    out: GPUBuffer,
+    params: GPUBuffer,
+    rows: GPUBuffer,
+    T: number,
+    outStride: number,
+  ): Promise<Dispatch> {
+    const pipeline = await this.#pipelines.get({
+      shader: "sample_batched",
+      entry: "sample_batched",
+    });
+    const batch = this.#uniform([u32(outStride), u32(0), u32(0), u32(0)]);
+    return makeDispatch(
+      this.#gpu,
+      pipeline,
+      [logits, work, ctx, tokens, states, out, params, rows, batch],
+      T,
+    );
   }
 
   /** Releases the uniform buffers created by this kernel set. */

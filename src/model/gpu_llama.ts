@@ -64,10 +64,31 @@ interface GpuLayer {
   wDown: GpuWeight;
 }
 
-/** One layer's KV cache (per sequence). */
-interface LayerCache {
+/** One layer's KV cache (per sequence, or [slots, maxSeq, kvDim] for a batch). */
+export interface LayerCache {
+  /** Keys after RoPE. */
   kCache: GPUBuffer;
+  /** Values. */
   vCache: GPUBuffer;
+}
+
+/**
+ * The buffers of a forward pass over rows of several sequences (KV slots):
+ * row r is a token of slot rows[r].x at position states[slot].pos +
+ * rows[r].y, and its K/V live in that slot's region of the batch caches.
+ * See {@link GpuLlama.forwardRows} and src/model/decode_batch.ts.
+ */
+export interface BatchIO {
+  /** Input token ids, one per row (u32). */
+  tokens: GPUBuffer;
+  /** Per row (slot, offset) (u32 pairs). */
+  rows: GPUBuffer;
+  /** Per slot decode state {pos, nTok, step, done}. */
+  states: GPUBuffer;
+  /** Per layer caches [slots, maxSeq, kvDim]. */
+  cache: LayerCache[];
+  /** Logits, one row per row ("all") or row 0 only ("last"). */
+  logits: GPUBuffer;
 }
 
 /** What sequences of one model share: the uploaded weights and the activation scratch. */
@@ -274,7 +295,20 @@ export class GpuLlama {
     return plan;
   }
 
-  async #record(T: number, rows: LogitRows): Promise<Dispatch[]> {
+  /**
+   * The dispatches of one forward pass over T rows of a batch (see
+   * {@link BatchIO}): the same pass as {@link forward}, with RoPE, the KV
+   * store and attention reading each row's slot and position. Not cached
+   * here; the caller (a DecodeBatch) keeps its plans.
+   */
+  forwardRows(T: number, rows: LogitRows, io: BatchIO): Promise<Dispatch[]> {
+    if (T < 1 || T > this.maxBatch) {
+      throw new RequestError(`forwardRows: ${T} rows (1..${this.maxBatch} per call)`);
+    }
+    return this.#record(T, rows, io);
+  }
+
+  async #record(T: number, rows: LogitRows, io?: BatchIO): Promise<Dispatch[]> {
     const c = this.config;
     const k = this.kernels;
     const { x, xb, q, k: kb, v, att, gate, up } = this.#shared.act;
@@ -284,16 +318,25 @@ export class GpuLlama {
     const step = (d: Promise<Dispatch>) => steps.push(d);
 
     const w = this.#shared;
-    step(k.embed(w.embed, this.tokens, x, T));
+    const tokens = io?.tokens ?? this.tokens;
+    const logits = io?.logits ?? this.logitsBuffer;
+    step(k.embed(w.embed, tokens, x, T));
     for (const [i, L] of w.layers.entries()) {
-      const { kCache, vCache } = this.#cache[i];
+      const { kCache, vCache } = io?.cache[i] ?? this.#cache[i];
       // attention block
       step(k.rmsnorm(x, L.attnNorm, xb, T, c.hiddenSize, eps));
       step(k.matmul(L.wq, xb, q, T, { bias: L.bq }));
       step(k.matmul(L.wk, xb, kb, T, { bias: L.bk }));
       step(k.matmul(L.wv, xb, v, T, { bias: L.bv }));
-      step(k.ropeStore(q, kb, v, kCache, vCache, this.state, T, shape, c.ropeTheta));
-      step(k.attention(q, kCache, vCache, att, this.state, T, shape));
+      if (io) {
+        step(
+          k.ropeStoreBatched(q, kb, v, kCache, vCache, io.states, io.rows, T, shape, c.ropeTheta),
+        );
+        step(k.attentionBatched(q, kCache, vCache, att, io.states, io.rows, T, shape));
+      } else {
+        step(k.ropeStore(q, kb, v, kCache, vCache, this.state, T, shape, c.ropeTheta));
+        step(k.attention(q, kCache, vCache, att, this.state, T, shape));
+      }
       step(k.matmul(L.wo, att, x, T, { accumulate: true })); // x += Wo · att
       // feed-forward block
       step(k.rmsnorm(x, L.ffnNorm, xb, T, c.hiddenSize, eps));
@@ -305,7 +348,7 @@ export class GpuLlama {
     if (rows !== "none") {
       const n = rows === "all" ? T : 1;
       step(k.rmsnorm(x, w.norm, xb, n, c.hiddenSize, eps, T - n));
-      step(k.matmul(w.lmHead, xb, this.logitsBuffer, n));
+      step(k.matmul(w.lmHead, xb, logits, n));
     }
     return await Promise.all(steps);
   }

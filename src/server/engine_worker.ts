@@ -1,7 +1,8 @@
 /**
  * The engine Worker: loads the model onto the GPU and serves generate /
- * cancel messages with a {@link SlotRunner}, so GPU work and readbacks never
- * block the HTTP event loop. Spawned by {@link WorkerEngine}.
+ * cancel messages with a {@link BatchRunner} (batched decode over KV slots),
+ * so GPU work and readbacks never block the HTTP event loop. Spawned by
+ * {@link WorkerEngine}.
  *
  * @module
  */
@@ -12,10 +13,10 @@ import { AwqEdgeError, RequestError } from "../errors.ts";
 import { acquireGpu, type GpuContext } from "../gpu/device.ts";
 import { GpuLlama } from "../model/gpu_llama.ts";
 import { loadModel } from "../model/load_model.ts";
-import { SlotRunner } from "./slots.ts";
+import { BatchRunner } from "./batch_runner.ts";
 import type { FromWorker, ToWorker, WorkerLoadOptions } from "./worker_protocol.ts";
 
-let runner: SlotRunner | undefined;
+let runner: BatchRunner | undefined;
 let model: GpuLlama | undefined;
 let gpu: GpuContext | undefined;
 
@@ -27,7 +28,7 @@ async function load(o: WorkerLoadOptions): Promise<void> {
   const { weights, tokenizer } = await loadModel(o.model, o.tokenizer);
   gpu = await acquireGpu();
   model = await GpuLlama.load(gpu, weights, { maxSeq: o.context, weightDType: o.dtype ?? "auto" });
-  runner = await SlotRunner.create(model, tokenizer, o.slots, o.tokensPerTurn);
+  runner = await BatchRunner.create(model, tokenizer, o.slots, o.tokensPerTurn);
   post({
     type: "ready",
     contextLength: model.maxSeq,

@@ -5,7 +5,9 @@
  * await their readback, hand the text on"; while one slot waits on its
  * readback the others submit, and the device queue runs submits in order, so
  * active slots take turns of `tokensPerTurn` tokens round-robin and none
- * starves. This runs inside the engine Worker (see engine_worker.ts).
+ * starves. Each step is still a one-token pass per sequence; the server's
+ * engine Worker uses the batched `BatchRunner` (batch_runner.ts)
+ * instead, which decodes all slots with one forward pass per step.
  *
  * @example
  * ```ts ignore

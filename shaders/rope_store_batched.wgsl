@@ -1,0 +1,75 @@
+// RoPE and KV store for a batch of rows that may belong to different sequences
+// (KV slots). Row r holds one token of slot rows[r].x at position
+// states[slot].pos + rows[r].y: a decode step has one row per active slot
+// (offset 0), a prompt chunk T rows of one slot (offsets 0..T-1). Same math as
+// rope_store.wgsl; the caches are [slots, maxSeq, kvDim] and row r's k/v go to
+// its slot's region. One invocation per (row, head, pair).
+
+struct Params {
+  T: u32,
+  nHeads: u32,
+  nKv: u32,
+  headDim: u32,
+  theta: f32,
+  maxSeq: u32,
+  _pad0: u32,
+  _pad1: u32,
+}
+
+struct State {
+  pos: u32,
+  nTok: u32,
+  step: u32,
+  done: u32,
+}
+
+override WG: u32 = 64u;
+
+@group(0) @binding(0) var<storage, read_write> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read_write> kCache: array<f32>;
+@group(0) @binding(4) var<storage, read_write> vCache: array<f32>;
+@group(0) @binding(5) var<storage, read> states: array<State>;
+@group(0) @binding(6) var<storage, read> rows: array<vec2<u32>>; // (slot, offset)
+@group(0) @binding(7) var<uniform> p: Params;
+
+@compute @workgroup_size(WG)
+fn rope_store_batched(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let half = p.headDim / 2u;
+  let heads = p.nHeads + p.nKv;
+  let idx = gid.x + gid.y * nwg.x * WG;
+  if (idx >= p.T * heads * half) {
+    return;
+  }
+  let i = idx % half;
+  let h = (idx / half) % heads;
+  let t = idx / (half * heads);
+  let slot = rows[t].x;
+  let pos = states[slot].pos + rows[t].y;
+  if (pos >= p.maxSeq) {
+    return;
+  }
+  let freq = exp2(-f32(2u * i) / f32(p.headDim) * log2(p.theta));
+  let angle = f32(pos) * freq;
+  let c = cos(angle);
+  let s = sin(angle);
+  if (h < p.nHeads) {
+    let base = (t * p.nHeads + h) * p.headDim;
+    let a = q[base + i];
+    let b = q[base + i + half];
+    q[base + i] = a * c - b * s;
+    q[base + i + half] = a * s + b * c;
+  } else {
+    let kvDim = p.nKv * p.headDim;
+    let hk = h - p.nHeads;
+    let src = t * kvDim + hk * p.headDim;
+    let dst = (slot * p.maxSeq + pos) * kvDim + hk * p.headDim;
+    let a = k[src + i];
+    let b = k[src + i + half];
+    kCache[dst + i] = a * c - b * s;
+    kCache[dst + i + half] = a * s + b * c;
+    vCache[dst + i] = v[src + i];
+    vCache[dst + i + half] = v[src + i + half];
+  }
+}
