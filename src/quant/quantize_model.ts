@@ -21,6 +21,7 @@ import { writeSafetensors } from "../formats/safetensors_write.ts";
 import type { GpuContext } from "../gpu/device.ts";
 import type { HostTensor, LayerWeights, LlamaWeights } from "../model/weights.ts";
 import { awqLayer, copyLayer, QuantizationError } from "./awq_layer.ts";
+import { groupWidth } from "./awq_kernels.ts";
 import { dequantizeLinear, groupCount, quantizeLinear } from "./quantizer.ts";
 import type { LayerReport, QuantizedLinear, QuantSettings } from "./types.ts";
 
@@ -139,7 +140,7 @@ function meanShrink(w: HostTensor, clip: Float32Array | undefined, groupSize: nu
   if (!clip) return 1;
   const [rows, cols] = w.shape;
   const nGroups = groupCount(cols, groupSize);
-  const g = Math.ceil(cols / nGroups);
+  const g = groupWidth(cols, groupSize);
   let sum = 0;
   for (let r = 0; r < rows; r++) {
     for (let gi = 0; gi < nGroups; gi++) {
