@@ -33,6 +33,7 @@ export const QUANTIZE_USAGE = `usage: cli.ts quantize --model PATH --out DIR [op
   --seqlen L           tokens per window (default 512, capped to the model context)
   --seed S             seed of the window choice (default 0)
   --no-clip            skip the clip search
+  --duo-scaling BOOL   AutoAWQ's s = x^r / w^(1-r) (default true) or llm-awq's s = x^r
   --layout gemm|gemv   qweight packing (default gemm, AutoAWQ's)
   --validate FILE      after quantizing, FP and quantized perplexity on FILE (held-out text)
   --resume             continue an interrupted run from DIR.partial
@@ -74,6 +75,7 @@ export async function quantizeCommand(args: string[]): Promise<QuantReport> {
     seqlen: { type: "string" },
     seed: { type: "string" },
     "no-clip": { type: "boolean" },
+    "duo-scaling": { type: "string" },
     layout: { type: "string" },
     validate: { type: "string" },
     resume: { type: "boolean" },
@@ -99,6 +101,7 @@ export async function quantizeCommand(args: string[]): Promise<QuantReport> {
     seqlen: intOption(values, "seqlen"),
     seed: intOption(values, "seed"),
     clip: !values["no-clip"],
+    duoScaling: boolOption(values, "duo-scaling", true),
     layout: values.layout as "gemm" | "gemv" | undefined,
     validate: values.validate as string | undefined,
     resume: Boolean(values.resume),

@@ -73,6 +73,11 @@ export interface AwqLayerResult {
 export interface AwqLayerOptions {
   /** Run the clip search (default true). */
   clip?: boolean;
+  /**
+   * AutoAWQ's scale rule s = x^r / w^(1-r) (true, default) or llm-awq's s = x^r
+   * (false), whose ratio 0 is "no scaling".
+   */
+  duoScaling?: boolean;
   /** Layer index, for messages. */
   index?: number;
   /** Called when a phase starts. */
@@ -129,13 +134,19 @@ export function weightMean(ws: HostTensor[], groupSize: number): Float32Array {
  * The candidate scales for ratio r (AutoAWQ's rule): s = x^r / (w^(1-r) + 1e-4),
  * clamped to >= 1e-4, normalised by sqrt(max * min), non-finite -> 1.
  */
-export function candidateScales(xMean: Float32Array, wMean: Float32Array, r: number): Float32Array {
+export function candidateScales(
+  xMean: Float32Array,
+  wMean: Float32Array,
+  r: number,
+  duo = true,
+): Float32Array {
   const n = xMean.length;
   const s = new Float32Array(n);
   let mx = -Infinity;
   let mn = Infinity;
   for (let c = 0; c < n; c++) {
-    const v = Math.max(Math.pow(xMean[c], r) / (Math.pow(wMean[c], 1 - r) + 1e-4), 1e-4);
+    const x = Math.pow(xMean[c], r);
+    const v = Math.max(duo ? x / (Math.pow(wMean[c], 1 - r) + 1e-4) : x, 1e-4);
     s[c] = v;
     mx = Math.max(mx, v);
     mn = Math.min(mn, v);
@@ -367,7 +378,9 @@ export async function awqLayer(
       const g = order[gi];
       const wMean = weightMean(g.linears.map((n) => L[FIELD[n]] as HostTensor), settings.groupSize);
       const cands: Float32Array[] = [];
-      for (let i = 0; i < AWQ_GRID; i++) cands.push(candidateScales(g.xMean, wMean, i / AWQ_GRID));
+      for (let i = 0; i < AWQ_GRID; i++) {
+        cands.push(candidateScales(g.xMean, wMean, i / AWQ_GRID, options.duoScaling !== false));
+      }
       cands.push(new Float32Array(g.cin).fill(1));
       candidates.push(cands);
       const all = new Float32Array(nCand * g.cin);

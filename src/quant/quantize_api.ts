@@ -62,6 +62,8 @@ export interface QuantizeApiOptions {
   seed?: number;
   /** Run the clip search (AWQ only; default true). */
   clip?: boolean;
+  /** AutoAWQ's scale rule s = x^r / w^(1-r) (true, default) or llm-awq's s = x^r. */
+  duoScaling?: boolean;
   /** Continue from the layers finished in `<out>.partial`. */
   resume?: boolean;
   /** Replace an existing output directory (and a stale `<out>.partial`). */
@@ -100,6 +102,8 @@ export interface ResolvedQuantizeOptions {
   seed: number;
   /** Clip search. */
   clip: boolean;
+  /** Scale rule: AutoAWQ's (true) or llm-awq's (false). */
+  duoScaling: boolean;
   /** Packing. */
   layout: "gemm" | "gemv";
 }
@@ -162,6 +166,7 @@ export function resolveQuantizeOptions(o: QuantizeApiOptions): ResolvedQuantizeO
     seqlen: o.seqlen,
     seed,
     clip: o.clip ?? true,
+    duoScaling: o.duoScaling ?? true,
     layout,
   };
 }
@@ -274,6 +279,7 @@ function parameterRecord(
   };
   if (o.method === "awq") {
     p.clip = String(o.clip);
+    p.duo_scaling = String(o.duoScaling);
     p.calib_samples = String(o.samples);
     p.calib_seqlen = String(seqlen);
     p.calib_seed = String(o.seed);
@@ -423,6 +429,7 @@ export async function quantize(
       settings: o.settings,
       calibration: calibration?.samples,
       clip: o.clip,
+      duoScaling: o.duoScaling,
       gpu: o.method === "awq" ? gpu : undefined,
       workDir: work,
       onProgress: options.onProgress,

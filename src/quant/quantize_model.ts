@@ -47,6 +47,8 @@ export interface QuantizeOptions {
   calibration?: readonly Int32Array[];
   /** Run the clip search (AWQ only; default true). */
   clip?: boolean;
+  /** AutoAWQ's s = x^r / w^(1-r) (true, default) or llm-awq's s = x^r. */
+  duoScaling?: boolean;
   /** The device (AWQ only). */
   gpu?: GpuContext;
   /**
@@ -298,6 +300,7 @@ export async function quantizeModel(
     if (method === "awq") {
       const r = await awqLayer(options.gpu!, c, source, x!, seqLen, settings, {
         clip: options.clip,
+        duoScaling: options.duoScaling,
         index: i,
         onPhase: (p) => progress(i, p),
       });
