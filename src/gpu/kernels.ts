@@ -119,6 +119,36 @@ export class WebGpuKernels {
     return b;
   }
 
+  /** RoPE kernels' uniform block (rope_store*.wgsl `Params`). */
+  #ropeParams(T: number, shape: AttentionShape, theta: number): GPUBuffer {
+    const { nHeads, nKv, headDim, maxSeq } = shape;
+    return this.#uniform([
+      u32(T),
+      u32(nHeads),
+      u32(nKv),
+      u32(headDim),
+      f32(theta),
+      u32(maxSeq),
+      u32(0),
+      u32(0),
+    ]);
+  }
+
+  /** Attention kernels' uniform block (attention*.wgsl `Params`). */
+  #attentionParams(T: number, shape: AttentionShape): GPUBuffer {
+    const { nHeads, nKv, headDim, maxSeq } = shape;
+    return this.#uniform([
+      u32(T),
+      u32(nHeads),
+      u32(nKv),
+      u32(headDim),
+      u32(maxSeq),
+      u32(0),
+      u32(0),
+      u32(0),
+    ]);
+  }
+
   /** x[t, :] = E[tokens[t], :] for t < T. */
   async embed(E: GpuWeight, tokens: GPUBuffer, x: GPUBuffer, T: number): Promise<Dispatch> {
     const pipeline = await this.#pipelines.get({
@@ -211,16 +241,7 @@ export class WebGpuKernels {
       entry: "rope_store",
       constants: { WG },
     });
-    const params = this.#uniform([
-      u32(T),
-      u32(shape.nHeads),
-      u32(shape.nKv),
-      u32(shape.headDim),
-      f32(theta),
-      u32(shape.maxSeq),
-      u32(0),
-      u32(0),
-    ]);
+    const params = this.#ropeParams(T, shape, theta);
     const n = T * (shape.nHeads + shape.nKv) * (shape.headDim / 2);
     return makeDispatch(
       this.#gpu,
@@ -255,16 +276,7 @@ export class WebGpuKernels {
       entry: kernel.shader,
       constants: { WG },
     });
-    const params = this.#uniform([
-      u32(T),
-      u32(shape.nHeads),
-      u32(shape.nKv),
-      u32(shape.headDim),
-      u32(shape.maxSeq),
-      u32(0),
-      u32(0),
-      u32(0),
-    ]);
+    const params = this.#attentionParams(T, shape);
     return makeDispatch(
       this.#gpu,
       pipeline,
@@ -295,16 +307,7 @@ export class WebGpuKernels {
       entry: "rope_store_batched",
       constants: { WG },
     });
-    const params = this.#uniform([
-      u32(T),
-      u32(shape.nHeads),
-      u32(shape.nKv),
-      u32(shape.headDim),
-      f32(theta),
-      u32(shape.maxSeq),
-      u32(0),
-      u32(0),
-    ]);
+    const params = this.#ropeParams(T, shape, theta);
     const n = T * (shape.nHeads + shape.nKv) * (shape.headDim / 2);
     return makeDispatch(
       this.#gpu,
@@ -344,16 +347,7 @@ export class WebGpuKernels {
       entry: kernel.batched,
       constants: { WG },
     });
-    const params = this.#uniform([
-      u32(T),
-      u32(shape.nHeads),
-      u32(shape.nKv),
-      u32(shape.headDim),
-      u32(shape.maxSeq),
-      u32(0),
-      u32(0),
-      u32(0),
-    ]);
+    const params = this.#attentionParams(T, shape);
     return makeDispatch(
       this.#gpu,
       pipeline,
