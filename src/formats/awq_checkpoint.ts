@@ -54,7 +54,7 @@ import {
   unpackAwq,
 } from "./awq_pack.ts";
 import { parseHfConfig, toHfConfigJson } from "./hf_config.ts";
-import { type HfTensorSpec, hfTensorSpecs, tensorForSpec } from "./hf_layout.ts";
+import { assembleWeights, type HfTensorSpec, hfTensorSpecs, tensorForSpec } from "./hf_layout.ts";
 import { openSafetensorsModel, type SafetensorsModel } from "./safetensors_model.ts";
 import { type TensorToWrite, writeSafetensors } from "./safetensors_write.ts";
 import { pathExists as exists } from "./path_exists.ts";
@@ -502,11 +502,7 @@ export async function loadAwqWeights(dir: string): Promise<LlamaWeights> {
         );
       }
     }
-    let embed: HostTensor | undefined;
-    let norm: HostTensor | undefined;
-    let lmHead: HostTensor | undefined;
-    const layers: Partial<LayerWeights>[] = Array.from({ length: config.numLayers }, () => ({}));
-    for (const s of specs) {
+    return await assembleWeights(config, specs, async (s) => {
       const module = linearModule(s);
       let t: HostTensor;
       if (module) {
@@ -548,19 +544,8 @@ export async function loadAwqWeights(dir: string): Promise<LlamaWeights> {
         }
         t = await st.readF32(s.name);
       }
-      const slot = s.slot;
-      if (slot.kind === "embed") embed = t;
-      else if (slot.kind === "norm") norm = t;
-      else if (slot.kind === "lmHead") lmHead = t;
-      else layers[slot.layer][slot.field] = t;
-    }
-    return {
-      config,
-      embed: embed!,
-      layers: layers as LayerWeights[],
-      norm: norm!,
-      lmHead: config.tieWordEmbeddings ? embed! : lmHead!,
-    };
+      return t;
+    });
   } finally {
     st.close();
   }

@@ -109,3 +109,39 @@ export function tensorForSpec(weights: LlamaWeights, spec: HfTensorSpec): HostTe
       return weights.layers[s.layer]?.[s.field];
   }
 }
+
+/**
+ * Builds `LlamaWeights` by reading the tensor of every spec with `read` (in
+ * spec order) and placing it in its slot; a tied lm_head is the embedding.
+ * The inverse of {@link tensorForSpec}, shared by the FP and AWQ loaders.
+ *
+ * @example
+ * ```ts ignore
+ * const weights = await assembleWeights(config, hfTensorSpecs(config), (s) => st.readF32(s.name));
+ * ```
+ */
+export async function assembleWeights(
+  config: LlamaConfig,
+  specs: readonly HfTensorSpec[],
+  read: (spec: HfTensorSpec) => Promise<HostTensor>,
+): Promise<LlamaWeights> {
+  let embed: HostTensor | undefined;
+  let norm: HostTensor | undefined;
+  let lmHead: HostTensor | undefined;
+  const layers: Partial<LayerWeights>[] = Array.from({ length: config.numLayers }, () => ({}));
+  for (const spec of specs) {
+    const t = await read(spec);
+    const slot = spec.slot;
+    if (slot.kind === "embed") embed = t;
+    else if (slot.kind === "norm") norm = t;
+    else if (slot.kind === "lmHead") lmHead = t;
+    else layers[slot.layer][slot.field] = t;
+  }
+  return {
+    config,
+    embed: embed!,
+    layers: layers as LayerWeights[],
+    norm: norm!,
+    lmHead: config.tieWordEmbeddings ? embed! : lmHead!,
+  };
+}

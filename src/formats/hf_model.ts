@@ -14,10 +14,10 @@
 import { join } from "node:path";
 import { FormatError } from "../errors.ts";
 import type { LlamaConfig } from "../model/config.ts";
-import type { HostTensor, LayerWeights, LlamaWeights } from "../model/weights.ts";
+import type { LlamaWeights } from "../model/weights.ts";
 import { isQuantizedCheckpoint, loadAwqWeights } from "./awq_checkpoint.ts";
 import { parseHfConfig } from "./hf_config.ts";
-import { hfTensorSpecs } from "./hf_layout.ts";
+import { assembleWeights, hfTensorSpecs } from "./hf_layout.ts";
 import { openSafetensorsModel } from "./safetensors_model.ts";
 
 /** Tensors that may be present and are ignored (recomputed from the config). */
@@ -101,25 +101,7 @@ export async function loadHfModel(dir: string): Promise<LlamaWeights> {
         throw new FormatError(`${dir}: tensor "${s.name}" has dtype ${e.dtype}, expected a float`);
       }
     }
-    let embed: HostTensor | undefined;
-    let norm: HostTensor | undefined;
-    let lmHead: HostTensor | undefined;
-    const layers: Partial<LayerWeights>[] = Array.from({ length: config.numLayers }, () => ({}));
-    for (const s of specs) {
-      const t = await st.readF32(s.name);
-      const slot = s.slot;
-      if (slot.kind === "embed") embed = t;
-      else if (slot.kind === "norm") norm = t;
-      else if (slot.kind === "lmHead") lmHead = t;
-      else layers[slot.layer][slot.field] = t;
-    }
-    return {
-      config,
-      embed: embed!,
-      layers: layers as LayerWeights[],
-      norm: norm!,
-      lmHead: config.tieWordEmbeddings ? embed! : lmHead!,
-    };
+    return await assembleWeights(config, specs, (spec) => st.readF32(spec.name));
   } finally {
     st.close();
   }
