@@ -4,33 +4,9 @@
 //   gemv: one invocation per output feature, looping over the (few) tokens.
 //   gemm: a 64x64 output tile per 16x16 workgroup, 4x4 outputs per invocation.
 
-struct Params {
-  T: u32, // tokens (rows of x)
-  K: u32, // input features
-  N: u32, // output features
-  _pad: u32,
-}
-
-override WG: u32 = 64u;
-override HAS_BIAS: bool = false;
-override ACCUMULATE: bool = false;
+//!include matmul_output
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
-
-fn store(t: u32, n: u32, acc: f32) {
-  var v = acc;
-  if (HAS_BIAS) {
-    v += bias[n];
-  }
-  let idx = t * p.N + n;
-  if (ACCUMULATE) {
-    v += y[idx];
-  }
-  y[idx] = v;
-}
 
 @compute @workgroup_size(WG)
 fn gemv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

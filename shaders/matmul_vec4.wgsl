@@ -6,33 +6,9 @@
 //   gemv4: one invocation per output feature, looping over the (few) tokens.
 //   gemm4: 4x4 outputs per invocation, no barriers.
 
-struct Params {
-  T: u32,
-  K: u32,
-  N: u32,
-  _pad: u32,
-}
-
-override WG: u32 = 64u;
-override HAS_BIAS: bool = false;
-override ACCUMULATE: bool = false;
+//!include matmul_output
 
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
-
-fn store(t: u32, n: u32, acc: f32) {
-  var v = acc;
-  if (HAS_BIAS) {
-    v += bias[n];
-  }
-  let idx = t * p.N + n;
-  if (ACCUMULATE) {
-    v += y[idx];
-  }
-  y[idx] = v;
-}
 
 @compute @workgroup_size(WG)
 fn gemv4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
