@@ -39,7 +39,12 @@
 import { dirname, join } from "node:path";
 import { FormatError } from "../errors.ts";
 import type { LlamaConfig } from "../model/config.ts";
-import type { HostTensor, LayerWeights, LlamaWeights } from "../model/weights.ts";
+import {
+  type HostTensor,
+  type LayerWeights,
+  type LlamaWeights,
+  quantizedTensor,
+} from "../model/weights.ts";
 import { dequantizeLinear } from "../quant/quantizer.ts";
 import type { QuantizedLinear, QuantSettings } from "../quant/types.ts";
 import { makeTempDirBeside, removeIfExists, replaceDirAtomic } from "./atomic.ts";
@@ -528,7 +533,7 @@ export async function loadAwqWeights(dir: string): Promise<LlamaWeights> {
           outF,
           inF,
         );
-        t = { data: dequantizeLinear(ql), shape: [outF, inF], dtype: "F16" };
+        t = quantizedTensor(ql, dequantizeLinear);
       } else {
         const e = st.entry(s.name);
         if (!e) throw new FormatError(`${dir}: tensor "${s.name}" is missing`);

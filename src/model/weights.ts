@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { QuantizedLinear } from "../quant/types.ts";
 import type { LlamaConfig } from "./config.ts";
 
 /**
@@ -20,6 +21,46 @@ export interface HostTensor {
   shape: number[];
   /** The dtype the tensor was stored in. */
   dtype: "F32" | "F16" | "BF16";
+  /**
+   * Present on linear weights loaded from a quantized (AutoAWQ) checkpoint:
+   * the integer codes, scales and zeros as stored (scales already f16-exact).
+   * `data` then holds the dequantized values, computed on first access, so
+   * backends with int kernels read `quantized` and never pay for `data`.
+   */
+  quantized?: QuantizedLinear;
+}
+
+/**
+ * A HostTensor for a quantized linear weight: `quantized` holds the codes and
+ * `data` dequantizes them (via `dequantize`) the first time it is read.
+ *
+ * @example
+ * ```ts
+ * import { quantizedTensor } from "./weights.ts";
+ * const ql = {
+ *   outFeatures: 1, inFeatures: 2, settings: { bits: 4 as const, groupSize: 0, zeroPoint: true },
+ *   q: new Uint8Array([0, 15]), scales: new Float32Array([0.5]), zeros: new Uint8Array([8]),
+ * };
+ * const t = quantizedTensor(ql, (x) => Float32Array.from(x.q, (v) => (v - 8) * 0.5));
+ * console.log(t.data); // Float32Array [-4, 3.5]
+ * ```
+ */
+export function quantizedTensor(
+  ql: QuantizedLinear,
+  dequantize: (ql: QuantizedLinear) => Float32Array,
+): HostTensor {
+  let data: Float32Array | undefined;
+  return {
+    get data(): Float32Array {
+      return data ??= dequantize(ql);
+    },
+    set data(v: Float32Array) {
+      data = v;
+    },
+    shape: [ql.outFeatures, ql.inFeatures],
+    dtype: "F16",
+    quantized: ql,
+  };
 }
 
 /** The weights of one transformer block. */
