@@ -64,8 +64,11 @@ export interface CpuKernels {
   readonly threads: number;
   /** How int4 matmuls take their activations. */
   readonly activations: ActivationMode;
-  /** Allocates `bytes` of zeroed memory, 16-byte aligned. */
-  alloc(bytes: number): Ptr;
+  /**
+   * Allocates `bytes` of zeroed memory, 16-byte aligned; `label` names it in
+   * the error raised when memory is exhausted.
+   */
+  alloc(bytes: number, label?: string): Ptr;
   /** A view of `n` floats at `ptr` (take a new view after alloc: memory may grow). */
   f32(ptr: Ptr, n: number): Float32Array;
   /**

@@ -1,0 +1,729 @@
+/**
+ * The WebAssembly kernels of the CPU backend, as WebAssembly text generated
+ * by small TypeScript functions (the source of truth: `build.ts` assembles
+ * it with wabt into `kernels_wasm.ts`). A generator rather than one `.wat`
+ * file because the matmul kernels are the same loop unrolled for several
+ * tile shapes, block sizes and two instruction sets:
+ *
+ * - `relaxed`: int4 × int8 dot products with `i16x8.relaxed_dot_i8x16_i7x16_s`
+ *   (pmaddubsw on x86), accumulated in i16 within a block of ≤ 128 values
+ *   (16 products of ≤ 15·127 per lane: ≤ 30480, no overflow), and fused
+ *   multiply-adds with `f32x4.relaxed_madd`.
+ * - `plain`: SIMD128 only: int8 activations are stored widened to i16 and
+ *   multiplied with `i32x4.dot_i16x8_s`; multiply then add.
+ *
+ * Every kernel takes byte addresses into the one shared memory. Matmul
+ * kernels compute output rows `[r0, r1)` (whole tiles of R rows only; the
+ * caller runs the rest with the R = 1 kernel) for T input rows at once, so
+ * a weight load is reused T times. See `int4_layout.ts` for the int4 layout.
+ *
+ * @module
+ */
+
+/** Which instruction set a module uses. */
+export type SimdVariant = "relaxed" | "plain";
+
+/** Block sizes of the int4 kernels. */
+export const INT4_BLOCKS = [32, 64, 128] as const;
+
+/** Tile shapes [R weight rows, T input rows] every matmul kernel is built for. */
+export const TILES = [[4, 1], [1, 1], [1, 4]] as const;
+
+/** Export name of an int4 matmul kernel. */
+export function int4KernelName(
+  activations: "int8" | "f32",
+  block: number,
+  r: number,
+  t: number,
+): string {
+  return `q4${activations === "int8" ? "i8" : "f"}_b${block}_r${r}_t${t}`;
+}
+
+/** Export name of an f16 or f32 matmul kernel. */
+export function denseKernelName(kind: "f16" | "f32", r: number, t: number): string {
+  return `${kind}_r${r}_t${t}`;
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const lines = (xs: string[]) => xs.join("\n");
+
+/** `(a + b)` for i32 expressions, folding zeros. */
+function add32(a: string, b: string): string {
+  return `(i32.add ${a} ${b})`;
+}
+
+/** Fused multiply-add a·b + c in the variant's instructions. */
+function madd(v: SimdVariant, a: string, b: string, c: string): string {
+  return v === "relaxed"
+    ? `(f32x4.relaxed_madd ${a} ${b} ${c})`
+    : `(f32x4.add (f32x4.mul ${a} ${b}) ${c})`;
+}
+
+/** Horizontal sum of an f32x4 local. */
+function hsum(local: string): string {
+  return `(f32.add (f32.add (f32x4.extract_lane 0 (local.get ${local})) ` +
+    `(f32x4.extract_lane 1 (local.get ${local}))) (f32.add (f32x4.extract_lane 2 ` +
+    `(local.get ${local})) (f32x4.extract_lane 3 (local.get ${local}))))`;
+}
+
+/**
+ * Stores output (row r + i, input row t): value + bias[r + i] when `$bias` is
+ * not 0, + the old value when `$acc` is not 0.
+ */
+function storeOut(i: number, t: number, value: string): string {
+  const addr = `(i32.add (i32.add (local.get $y) (i32.mul (i32.const ${t}) (local.get $yStride)))` +
+    ` (i32.shl (i32.add (local.get $r) (i32.const ${i})) (i32.const 2)))`;
+  return lines([
+    `(local.set $o ${value})`,
+    `(if (local.get $bias) (then (local.set $o (f32.add (local.get $o) (f32.load ` +
+    `(i32.add (local.get $bias) (i32.shl (i32.add (local.get $r) (i32.const ${i})) ` +
+    `(i32.const 2))))))))`,
+    `(local.set $oa ${addr})`,
+    `(if (local.get $acc) (then (local.set $o (f32.add (local.get $o) (f32.load (local.get $oa))))))`,
+    `(f32.store (local.get $oa) (local.get $o))`,
+  ]);
+}
+
+/** The row loop shared by every matmul kernel; `body` computes one R-row tile at `$r`. */
+function rowLoop(R: number, body: string): string {
+  return lines([
+    `(local.set $r (local.get $r0))`,
+    `(block $done (loop $rows`,
+    `  (br_if $done (i32.gt_u (i32.add (local.get $r) (i32.const ${R})) (local.get $r1)))`,
+    body,
+    `  (local.set $r (i32.add (local.get $r) (i32.const ${R})))`,
+    `  (br $rows)))`,
+  ]);
+}
+
+const MATMUL_OUT_PARAMS =
+  "(param $y i32) (param $yStride i32) (param $bias i32) (param $acc i32) (param $r0 i32) (param $r1 i32)";
+
+/**
+ * int4 weights × int8 activations (relaxed) or × i16-widened int8
+ * activations (plain). x: codes `[T][blocks·B]` (stride `$xStride` bytes),
+ * `$xd`/`$xs`: per block `d` and `d·Σq`, `[T][blocks]` f32.
+ */
+function int4Int8Kernel(v: SimdVariant, B: number, R: number, T: number): string {
+  const chunks = B / 32;
+  const xBytes = v === "relaxed" ? 1 : 2;
+  const acc = (i: number, t: number) => `$a${i}_${t}`;
+  const accF = (i: number, t: number) => `$f${i}_${t}`;
+  const msum = (i: number, t: number) => `$ms${i}_${t}`;
+  const tiles = range(R).flatMap((i) => range(T).map((t) => [i, t] as const));
+  const locals = [
+    "(local $r i32) (local $b i32) (local $wp i32) (local $sp i32) (local $mp i32)",
+    "(local $xp i32) (local $dp i32) (local $sStride i32) (local $o f32) (local $oa i32)",
+    "(local $w v128) (local $lo v128) (local $hi v128) (local $mask v128)",
+    ...range(4).map((q) => `(local $x${q} v128)`),
+    ...tiles.map(([i, t]) =>
+      `(local ${acc(i, t)} v128) (local ${accF(i, t)} v128) (local ${msum(i, t)} f32)`
+    ),
+  ];
+  const wAddr = (i: number) =>
+    i === 0
+      ? "(local.get $wp)"
+      : add32("(local.get $wp)", `(i32.mul (local.get $rowBytes) (i32.const ${i}))`);
+  const xAddr = (t: number) =>
+    t === 0
+      ? "(local.get $xp)"
+      : add32("(local.get $xp)", `(i32.mul (local.get $xStride) (i32.const ${t}))`);
+  // One chunk = 32 values = 16 weight bytes per row.
+  const loadNibbles = (i: number, c: number) =>
+    lines([
+      `(local.set $w (v128.load offset=${c * 16} ${wAddr(i)}))`,
+      `(local.set $lo (v128.and (local.get $w) (local.get $mask)))`,
+      `(local.set $hi (v128.and (i16x8.shr_u (local.get $w) (i32.const 4)) (local.get $mask)))`,
+    ]);
+  const loadX = (t: number, c: number) =>
+    lines(
+      range(v === "relaxed" ? 2 : 4).map((q) =>
+        `(local.set $x${q} (v128.load offset=${c * 32 * xBytes + q * 16} ${xAddr(t)}))`
+      ),
+    );
+  const dotInto = (i: number, t: number) =>
+    v === "relaxed"
+      ? `(local.set ${acc(i, t)} (i16x8.add (local.get ${acc(i, t)}) (i16x8.add ` +
+        `(i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x0) (local.get $lo)) ` +
+        `(i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x1) (local.get $hi)))))`
+      : `(local.set ${acc(i, t)} (i32x4.add (local.get ${acc(i, t)}) (i32x4.add ` +
+        `(i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $lo)) (local.get $x0)) ` +
+        `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $lo)) (local.get $x1))) ` +
+        `(i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $hi)) (local.get $x2)) ` +
+        `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $hi)) (local.get $x3))))))`;
+  const chunk = (c: number) =>
+    T === 1
+      ? lines([loadX(0, c), ...range(R).map((i) => lines([loadNibbles(i, c), dotInto(i, 0)]))])
+      : lines([loadNibbles(0, c), ...range(T).map((t) => lines([loadX(t, c), dotInto(0, t)]))]);
+  const toI32 = (l: string) =>
+    v === "relaxed" ? `(i32x4.extadd_pairwise_i16x8_s (local.get ${l}))` : `(local.get ${l})`;
+  const blockEnd = tiles.map(([i, t]) => {
+    const sAddr = add32("(local.get $sp)", `(i32.mul (local.get $sStride) (i32.const ${i}))`);
+    const mAddr = add32("(local.get $mp)", `(i32.mul (local.get $sStride) (i32.const ${i}))`);
+    const dAddr = (base: string) =>
+      add32(
+        add32(`(local.get ${base})`, "(local.get $dp)"),
+        `(i32.mul (local.get $sStride) (i32.const ${t}))`,
+      );
+    return lines([
+      `(local.set ${accF(i, t)} (f32x4.add (local.get ${accF(i, t)}) (f32x4.mul ` +
+      `(f32x4.convert_i32x4_s ${toI32(acc(i, t))}) (f32x4.splat (f32.mul (f32.load ${sAddr}) ` +
+      `(f32.load ${dAddr("$xd")}))))))`,
+      `(local.set ${msum(i, t)} (f32.add (local.get ${msum(i, t)}) (f32.mul ` +
+      `(f32.load ${mAddr}) (f32.load ${dAddr("$xs")}))))`,
+      `(local.set ${acc(i, t)} (v128.const i32x4 0 0 0 0))`,
+    ]);
+  });
+  const body = lines([
+    `(local.set $wp (i32.add (local.get $w0) (i32.mul (local.get $r) (local.get $rowBytes))))`,
+    `(local.set $sp (i32.add (local.get $s) (i32.mul (local.get $r) (local.get $sStride))))`,
+    `(local.set $mp (i32.add (local.get $m) (i32.mul (local.get $r) (local.get $sStride))))`,
+    `(local.set $xp (local.get $x))`,
+    `(local.set $dp (i32.const 0))`,
+    ...tiles.map(([i, t]) =>
+      `(local.set ${accF(i, t)} (v128.const i32x4 0 0 0 0)) (local.set ${msum(i, t)} (f32.const 0))`
+    ),
+    `(local.set $b (i32.const 0))`,
+    `(loop $blk`,
+    ...range(chunks).map(chunk),
+    ...blockEnd,
+    `  (local.set $wp (i32.add (local.get $wp) (i32.const ${B / 2})))`,
+    `  (local.set $xp (i32.add (local.get $xp) (i32.const ${B * xBytes})))`,
+    `  (local.set $sp (i32.add (local.get $sp) (i32.const 4)))`,
+    `  (local.set $mp (i32.add (local.get $mp) (i32.const 4)))`,
+    `  (local.set $dp (i32.add (local.get $dp) (i32.const 4)))`,
+    `  (local.set $b (i32.add (local.get $b) (i32.const 1)))`,
+    `  (br_if $blk (i32.lt_u (local.get $b) (local.get $blocks))))`,
+    ...tiles.map(([i, t]) =>
+      storeOut(i, t, `(f32.add ${hsum(accF(i, t))} (local.get ${msum(i, t)}))`)
+    ),
+  ]);
+  return lines([
+    `(func (export "${int4KernelName("int8", B, R, T)}")`,
+    `  (param $w0 i32) (param $s i32) (param $m i32) (param $rowBytes i32) (param $blocks i32)`,
+    `  (param $x i32) (param $xStride i32) (param $xd i32) (param $xs i32) ${MATMUL_OUT_PARAMS}`,
+    ...locals,
+    `(local.set $mask (v128.const i8x16 ${range(16).map(() => 15).join(" ")}))`,
+    `(local.set $sStride (i32.shl (local.get $blocks) (i32.const 2)))`,
+    ...tiles.map(([i, t]) => `(local.set ${acc(i, t)} (v128.const i32x4 0 0 0 0))`),
+    rowLoop(R, body),
+    ")",
+  ]);
+}
+
+/**
+ * int4 weights × exact f32 activations. x: f32 `[T][blocks·B]` (padded with
+ * zeros), `$xs`: exact per-block sums `[T][blocks]`.
+ */
+function int4F32Kernel(v: SimdVariant, B: number, R: number, T: number): string {
+  const chunks = B / 32;
+  const acc = (i: number, t: number) => `$a${i}_${t}`;
+  const accF = (i: number, t: number) => `$f${i}_${t}`;
+  const msum = (i: number, t: number) => `$ms${i}_${t}`;
+  const tiles = range(R).flatMap((i) => range(T).map((t) => [i, t] as const));
+  const locals = [
+    "(local $r i32) (local $b i32) (local $wp i32) (local $sp i32) (local $mp i32)",
+    "(local $xp i32) (local $dp i32) (local $sStride i32) (local $o f32) (local $oa i32)",
+    "(local $w v128) (local $n v128) (local $h0 v128) (local $h1 v128) (local $mask v128)",
+    ...range(4).map((q) => `(local $v${q} v128)`),
+    ...tiles.map(([i, t]) =>
+      `(local ${acc(i, t)} v128) (local ${accF(i, t)} v128) (local ${msum(i, t)} f32)`
+    ),
+  ];
+  const wAddr = (i: number) =>
+    i === 0
+      ? "(local.get $wp)"
+      : add32("(local.get $wp)", `(i32.mul (local.get $rowBytes) (i32.const ${i}))`);
+  const xAddr = (t: number) =>
+    t === 0
+      ? "(local.get $xp)"
+      : add32("(local.get $xp)", `(i32.mul (local.get $xStride) (i32.const ${t}))`);
+  // 16 nibbles in $n (one byte each) -> 4 f32x4 in $v0..$v3.
+  const widen = lines([
+    `(local.set $h0 (i16x8.extend_low_i8x16_u (local.get $n)))`,
+    `(local.set $h1 (i16x8.extend_high_i8x16_u (local.get $n)))`,
+    `(local.set $v0 (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $h0))))`,
+    `(local.set $v1 (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $h0))))`,
+    `(local.set $v2 (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $h1))))`,
+    `(local.set $v3 (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $h1))))`,
+  ]);
+  // Multiply-add $v0..$v3 with x values [off, off + 16) of input row t into acc(i, t).
+  const fmaInto = (i: number, t: number, off: number) =>
+    lines(
+      range(4).map((q) =>
+        `(local.set ${acc(i, t)} ${
+          madd(
+            v,
+            `(local.get $v${q})`,
+            `(v128.load offset=${(off + q * 4) * 4} ${xAddr(t)})`,
+            `(local.get ${acc(i, t)})`,
+          )
+        })`
+      ),
+    );
+  const chunk = (c: number) =>
+    lines(
+      range(R).map((i) =>
+        lines([
+          `(local.set $w (v128.load offset=${c * 16} ${wAddr(i)}))`,
+          `(local.set $n (v128.and (local.get $w) (local.get $mask)))`,
+          widen,
+          ...range(T).map((t) => fmaInto(i, t, c * 32)),
+          `(local.set $n (v128.and (i16x8.shr_u (local.get $w) (i32.const 4)) (local.get $mask)))`,
+          widen,
+          ...range(T).map((t) => fmaInto(i, t, c * 32 + 16)),
+        ])
+      ),
+    );
+  const blockEnd = tiles.map(([i, t]) => {
+    const sAddr = add32("(local.get $sp)", `(i32.mul (local.get $sStride) (i32.const ${i}))`);
+    const mAddr = add32("(local.get $mp)", `(i32.mul (local.get $sStride) (i32.const ${i}))`);
+    const xsAddr = add32(
+      add32("(local.get $xs)", "(local.get $dp)"),
+      `(i32.mul (local.get $sStride) (i32.const ${t}))`,
+    );
+    return lines([
+      `(local.set ${accF(i, t)} ${
+        madd(
+          v,
+          `(local.get ${acc(i, t)})`,
+          `(f32x4.splat (f32.load ${sAddr}))`,
+          `(local.get ${accF(i, t)})`,
+        )
+      })`,
+      `(local.set ${msum(i, t)} (f32.add (local.get ${msum(i, t)}) (f32.mul ` +
+      `(f32.load ${mAddr}) (f32.load ${xsAddr}))))`,
+      `(local.set ${acc(i, t)} (v128.const i32x4 0 0 0 0))`,
+    ]);
+  });
+  const body = lines([
+    `(local.set $wp (i32.add (local.get $w0) (i32.mul (local.get $r) (local.get $rowBytes))))`,
+    `(local.set $sp (i32.add (local.get $s) (i32.mul (local.get $r) (local.get $sStride))))`,
+    `(local.set $mp (i32.add (local.get $m) (i32.mul (local.get $r) (local.get $sStride))))`,
+    `(local.set $xp (local.get $x))`,
+    `(local.set $dp (i32.const 0))`,
+    ...tiles.map(([i, t]) =>
+      `(local.set ${accF(i, t)} (v128.const i32x4 0 0 0 0)) (local.set ${msum(i, t)} (f32.const 0))`
+    ),
+    `(local.set $b (i32.const 0))`,
+    `(loop $blk`,
+    ...range(chunks).map(chunk),
+    ...blockEnd,
+    `  (local.set $wp (i32.add (local.get $wp) (i32.const ${B / 2})))`,
+    `  (local.set $xp (i32.add (local.get $xp) (i32.const ${B * 4})))`,
+    `  (local.set $sp (i32.add (local.get $sp) (i32.const 4)))`,
+    `  (local.set $mp (i32.add (local.get $mp) (i32.const 4)))`,
+    `  (local.set $dp (i32.add (local.get $dp) (i32.const 4)))`,
+    `  (local.set $b (i32.add (local.get $b) (i32.const 1)))`,
+    `  (br_if $blk (i32.lt_u (local.get $b) (local.get $blocks))))`,
+    ...tiles.map(([i, t]) =>
+      storeOut(i, t, `(f32.add ${hsum(accF(i, t))} (local.get ${msum(i, t)}))`)
+    ),
+  ]);
+  return lines([
+    `(func (export "${int4KernelName("f32", B, R, T)}")`,
+    `  (param $w0 i32) (param $s i32) (param $m i32) (param $rowBytes i32) (param $blocks i32)`,
+    `  (param $x i32) (param $xStride i32) (param $xs i32) ${MATMUL_OUT_PARAMS}`,
+    ...locals,
+    `(local.set $mask (v128.const i8x16 ${range(16).map(() => 15).join(" ")}))`,
+    `(local.set $sStride (i32.shl (local.get $blocks) (i32.const 2)))`,
+    ...tiles.map(([i, t]) => `(local.set ${acc(i, t)} (v128.const i32x4 0 0 0 0))`),
+    rowLoop(R, body),
+    ")",
+  ]);
+}
+
+/**
+ * f16 (`kind` "f16") or f32 weights × f32 activations, `$n` values per row
+ * (a multiple of 8). f16 weights become f32 in SIMD without a table:
+ * `(h << 16) >>s 3` masked with 0x8FFFFFFF is the f32 `w · 2^-112` (right for
+ * normals, subnormals and zero), so x comes pre-scaled by 2^64 and the sum
+ * is multiplied by 2^48.
+ */
+function denseKernel(v: SimdVariant, kind: "f16" | "f32", R: number, T: number): string {
+  const acc = (i: number, t: number) => `$a${i}_${t}`;
+  const tiles = range(R).flatMap((i) => range(T).map((t) => [i, t] as const));
+  const valsPerStep = kind === "f16" ? 8 : 4;
+  const wBytesPerStep = 16;
+  const locals = [
+    "(local $r i32) (local $k i32) (local $wp i32) (local $xp i32) (local $o f32) (local $oa i32)",
+    "(local $w v128) (local $lo v128) (local $hi v128) (local $zero v128) (local $mask v128)",
+    ...tiles.map(([i, t]) => `(local ${acc(i, t)} v128)`),
+  ];
+  const wAddr = (i: number) =>
+    i === 0
+      ? "(local.get $wp)"
+      : add32("(local.get $wp)", `(i32.mul (local.get $rowBytes) (i32.const ${i}))`);
+  const xAddr = (t: number) =>
+    t === 0
+      ? "(local.get $xp)"
+      : add32("(local.get $xp)", `(i32.mul (local.get $xStride) (i32.const ${t}))`);
+  const xLoad = (t: number, q: number) => `(v128.load offset=${q * 16} ${xAddr(t)})`;
+  const step = lines(
+    range(R).map((i) =>
+      kind === "f32"
+        ? lines([
+          `(local.set $w (v128.load ${wAddr(i)}))`,
+          ...range(T).map((t) =>
+            `(local.set ${acc(i, t)} ${
+              madd(v, "(local.get $w)", xLoad(t, 0), `(local.get ${acc(i, t)})`)
+            })`
+          ),
+        ])
+        : lines([
+          `(local.set $w (v128.load ${wAddr(i)}))`,
+          `(local.set $lo (v128.and (i32x4.shr_s (i8x16.shuffle 0 1 16 17 2 3 18 19 4 5 20 21 6 7 22 23 ` +
+          `(local.get $zero) (local.get $w)) (i32.const 3)) (local.get $mask)))`,
+          `(local.set $hi (v128.and (i32x4.shr_s (i8x16.shuffle 8 9 24 25 10 11 26 27 12 13 28 29 14 15 30 31 ` +
+          `(local.get $zero) (local.get $w)) (i32.const 3)) (local.get $mask)))`,
+          ...range(T).map((t) =>
+            `(local.set ${acc(i, t)} ${
+              madd(
+                v,
+                "(local.get $hi)",
+                xLoad(t, 1),
+                madd(v, "(local.get $lo)", xLoad(t, 0), `(local.get ${acc(i, t)})`),
+              )
+            })`
+          ),
+        ])
+    ),
+  );
+  const finish = (i: number, t: number) =>
+    kind === "f16" ? `(f32.mul ${hsum(acc(i, t))} (f32.const 0x1p48))` : hsum(acc(i, t));
+  const body = lines([
+    `(local.set $wp (i32.add (local.get $w0) (i32.mul (local.get $r) (local.get $rowBytes))))`,
+    `(local.set $xp (local.get $x))`,
+    ...tiles.map(([i, t]) => `(local.set ${acc(i, t)} (v128.const i32x4 0 0 0 0))`),
+    `(local.set $k (i32.const 0))`,
+    `(block $kdone (loop $kl`,
+    `  (br_if $kdone (i32.ge_u (local.get $k) (local.get $n)))`,
+    step,
+    `  (local.set $wp (i32.add (local.get $wp) (i32.const ${wBytesPerStep})))`,
+    `  (local.set $xp (i32.add (local.get $xp) (i32.const ${valsPerStep * 4})))`,
+    `  (local.set $k (i32.add (local.get $k) (i32.const ${valsPerStep})))`,
+    `  (br $kl)))`,
+    ...tiles.map(([i, t]) => storeOut(i, t, finish(i, t))),
+  ]);
+  return lines([
+    `(func (export "${denseKernelName(kind, R, T)}")`,
+    `  (param $w0 i32) (param $rowBytes i32) (param $n i32) (param $x i32) (param $xStride i32)`,
+    `  ${MATMUL_OUT_PARAMS}`,
+    ...locals,
+    `(local.set $zero (v128.const i32x4 0 0 0 0))`,
+    `(local.set $mask (v128.const i32x4 0x8fffffff 0x8fffffff 0x8fffffff 0x8fffffff))`,
+    rowLoop(R, body),
+    ")",
+  ]);
+}
+
+/**
+ * Activation preparation and the elementwise kernels (all variants share
+ * them except `quant_i8`, whose plain form stores i16).
+ */
+function otherKernels(v: SimdVariant): string {
+  const xBytes = v === "relaxed" ? 1 : 2;
+  const storeQ = v === "relaxed"
+    ? "(i32.store8 (local.get $qp) (local.get $q))"
+    : "(i32.store16 (local.get $qp) (local.get $q))";
+  return `
+  ;; exp(x) for 4 lanes (Cephes expf polynomial; inputs clamped to [-87.3, 88.7]).
+  (func $exp4 (param $x v128) (result v128)
+    (local $n v128) (local $r v128) (local $p v128)
+    (local.set $x (f32x4.max (f32x4.min (local.get $x) (f32x4.splat (f32.const 88.7)))
+                   (f32x4.splat (f32.const -87.3))))
+    (local.set $n (f32x4.nearest (f32x4.mul (local.get $x) (f32x4.splat (f32.const 1.44269504088896341)))))
+    (local.set $r (f32x4.sub (f32x4.sub (local.get $x)
+        (f32x4.mul (local.get $n) (f32x4.splat (f32.const 0.693359375))))
+        (f32x4.mul (local.get $n) (f32x4.splat (f32.const -2.12194440e-4)))))
+    (local.set $p (f32x4.splat (f32.const 1.9875691500e-4)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 1.3981999507e-3))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 8.3334519073e-3))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 4.1665795894e-2))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 1.6666665459e-1))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 5.0000001201e-1))))
+    (local.set $p (f32x4.add (f32x4.add (f32x4.mul (f32x4.mul (local.get $p) (local.get $r)) (local.get $r))
+                   (local.get $r)) (f32x4.splat (f32.const 1))))
+    ;; times 2^n, built in the exponent bits
+    (f32x4.mul (local.get $p)
+      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (i32x4.splat (i32.const 127)))
+                 (i32.const 23))))
+
+  ;; Quantizes f32 x[n] to int8 per block of B (${
+    v === "relaxed" ? "stored as i8" : "stored widened to i16"
+  }), padded
+  ;; with zeros to blocks*B; xd[b] = amax/127, xs[b] = xd[b] * sum of the codes.
+  (func (export "quant_i8") (param $x i32) (param $n i32) (param $B i32) (param $blocks i32)
+        (param $xq i32) (param $xd i32) (param $xs i32)
+    (local $b i32) (local $k i32) (local $end i32) (local $amax f32) (local $inv f32) (local $d f32)
+    (local $q i32) (local $sum i32) (local $qp i32)
+    (local.set $qp (local.get $xq))
+    (block $bd (loop $bl
+      (br_if $bd (i32.ge_u (local.get $b) (local.get $blocks)))
+      (local.set $k (i32.mul (local.get $b) (local.get $B)))
+      (local.set $end (i32.add (local.get $k) (local.get $B)))
+      (if (i32.gt_u (local.get $end) (local.get $n)) (then (local.set $end (local.get $n))))
+      (local.set $amax (f32.const 0))
+      (block $ad (loop $al
+        (br_if $ad (i32.ge_s (local.get $k) (local.get $end)))
+        (local.set $amax (f32.max (local.get $amax)
+          (f32.abs (f32.load (i32.add (local.get $x) (i32.shl (local.get $k) (i32.const 2)))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $al)))
+      (local.set $inv (select (f32.const 0) (f32.div (f32.const 127) (local.get $amax))
+                              (f32.eq (local.get $amax) (f32.const 0))))
+      (local.set $d (f32.div (local.get $amax) (f32.const 127)))
+      (local.set $sum (i32.const 0))
+      (local.set $k (i32.mul (local.get $b) (local.get $B)))
+      (local.set $end (i32.add (local.get $k) (local.get $B)))
+      (block $qd (loop $ql
+        (br_if $qd (i32.ge_u (local.get $k) (local.get $end)))
+        (local.set $q (i32.const 0))
+        (if (i32.lt_u (local.get $k) (local.get $n)) (then
+          (local.set $q (i32.trunc_sat_f32_s (f32.nearest (f32.mul (local.get $inv)
+            (f32.load (i32.add (local.get $x) (i32.shl (local.get $k) (i32.const 2))))))))
+          (if (i32.gt_s (local.get $q) (i32.const 127)) (then (local.set $q (i32.const 127))))
+          (if (i32.lt_s (local.get $q) (i32.const -127)) (then (local.set $q (i32.const -127))))))
+        ${storeQ}
+        (local.set $sum (i32.add (local.get $sum) (local.get $q)))
+        (local.set $qp (i32.add (local.get $qp) (i32.const ${xBytes})))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $ql)))
+      (f32.store (i32.add (local.get $xd) (i32.shl (local.get $b) (i32.const 2))) (local.get $d))
+      (f32.store (i32.add (local.get $xs) (i32.shl (local.get $b) (i32.const 2)))
+                 (f32.mul (local.get $d) (f32.convert_i32_s (local.get $sum))))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $bl))))
+
+  ;; out[0..npad) = x[0..n) * scale, zero-padded; when B > 0 also
+  ;; xs[b] = exact sum of x over block b (unscaled).
+  (func (export "prep_f32") (param $x i32) (param $n i32) (param $npad i32) (param $scale f32)
+        (param $out i32) (param $B i32) (param $xs i32)
+    (local $k i32) (local $v f32) (local $sum f32)
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $k) (local.get $npad)))
+      (local.set $v (f32.const 0))
+      (if (i32.lt_u (local.get $k) (local.get $n)) (then
+        (local.set $v (f32.load (i32.add (local.get $x) (i32.shl (local.get $k) (i32.const 2)))))))
+      (f32.store (i32.add (local.get $out) (i32.shl (local.get $k) (i32.const 2)))
+                 (f32.mul (local.get $v) (local.get $scale)))
+      (local.set $sum (f32.add (local.get $sum) (local.get $v)))
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (if (local.get $B) (then (if (i32.eqz (i32.rem_u (local.get $k) (local.get $B))) (then
+        (f32.store (i32.add (local.get $xs) (i32.shl (i32.sub (i32.div_u (local.get $k) (local.get $B))
+                   (i32.const 1)) (i32.const 2))) (local.get $sum))
+        (local.set $sum (f32.const 0))))))
+      (br $l))))
+
+  ;; out[t] = x[t] / rms(x[t]) * w for T rows of dim values (out may alias x).
+  (func (export "rmsnorm") (param $x i32) (param $w i32) (param $out i32) (param $T i32)
+        (param $dim i32) (param $eps f32)
+    (local $t i32) (local $k i32) (local $ss v128) (local $s f32) (local $v f32) (local $xr i32)
+    (local $or i32) (local $vec i32)
+    (local.set $vec (i32.and (local.get $dim) (i32.const -4)))
+    (block $td (loop $tl
+      (br_if $td (i32.ge_u (local.get $t) (local.get $T)))
+      (local.set $xr (i32.add (local.get $x) (i32.shl (i32.mul (local.get $t) (local.get $dim)) (i32.const 2))))
+      (local.set $or (i32.add (local.get $out) (i32.shl (i32.mul (local.get $t) (local.get $dim)) (i32.const 2))))
+      (local.set $ss (v128.const i32x4 0 0 0 0))
+      (local.set $k (i32.const 0))
+      (block $d (loop $l
+        (br_if $d (i32.ge_u (local.get $k) (local.get $vec)))
+        (local.set $ss ${
+    madd(
+      v,
+      "(v128.load (i32.add (local.get $xr) (i32.shl (local.get $k) (i32.const 2))))",
+      "(v128.load (i32.add (local.get $xr) (i32.shl (local.get $k) (i32.const 2))))",
+      "(local.get $ss)",
+    )
+  })
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $l)))
+      (local.set $s ${hsum("$ss")})
+      (block $d2 (loop $l2
+        (br_if $d2 (i32.ge_u (local.get $k) (local.get $dim)))
+        (local.set $v (f32.load (i32.add (local.get $xr) (i32.shl (local.get $k) (i32.const 2)))))
+        (local.set $s (f32.add (local.get $s) (f32.mul (local.get $v) (local.get $v))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $l2)))
+      (local.set $s (f32.div (f32.const 1) (f32.sqrt (f32.add (f32.div (local.get $s)
+        (f32.convert_i32_u (local.get $dim))) (local.get $eps)))))
+      (local.set $k (i32.const 0))
+      (block $d3 (loop $l3
+        (br_if $d3 (i32.ge_u (local.get $k) (local.get $dim)))
+        (f32.store (i32.add (local.get $or) (i32.shl (local.get $k) (i32.const 2)))
+          (f32.mul (f32.mul (f32.load (i32.add (local.get $xr) (i32.shl (local.get $k) (i32.const 2))))
+            (local.get $s)) (f32.load (i32.add (local.get $w) (i32.shl (local.get $k) (i32.const 2))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $l3)))
+      (local.set $t (i32.add (local.get $t) (i32.const 1)))
+      (br $tl))))
+
+  ;; g[i] = silu(g[i]) * u[i] for i in [i0, i1) (both multiples of 4, or i1 = n).
+  (func (export "silu_mul") (param $g i32) (param $u i32) (param $i0 i32) (param $i1 i32)
+    (local $i i32) (local $a i32) (local $v v128) (local $end4 i32)
+    (local.set $i (local.get $i0))
+    (local.set $end4 (i32.and (local.get $i1) (i32.const -4)))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $i) (local.get $end4)))
+      (local.set $a (i32.shl (local.get $i) (i32.const 2)))
+      (local.set $v (v128.load (i32.add (local.get $g) (local.get $a))))
+      (v128.store (i32.add (local.get $g) (local.get $a))
+        (f32x4.mul (f32x4.div (local.get $v) (f32x4.add (f32x4.splat (f32.const 1))
+          (call $exp4 (f32x4.neg (local.get $v)))))
+          (v128.load (i32.add (local.get $u) (local.get $a)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $l)))
+    (block $d2 (loop $l2
+      (br_if $d2 (i32.ge_u (local.get $i) (local.get $i1)))
+      (local.set $a (i32.shl (local.get $i) (i32.const 2)))
+      (local.set $v (call $exp4 (f32x4.splat (f32.neg (f32.load (i32.add (local.get $g) (local.get $a)))))))
+      (f32.store (i32.add (local.get $g) (local.get $a))
+        (f32.mul (f32.div (f32.load (i32.add (local.get $g) (local.get $a)))
+          (f32.add (f32.const 1) (f32x4.extract_lane 0 (local.get $v))))
+          (f32.load (i32.add (local.get $u) (local.get $a)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l2))))
+
+  ;; Causal GQA for the (row t, head h) units u in [u0, u1), u = t*nHeads + h.
+  ;; q, out: [T][nHeads*hd]; kc, vc: [seq][nKv*hd]; row t is at position pos0 + t.
+  ;; scratch: room for pos0 + T f32 scores. hd is a multiple of 4.
+  (func (export "attention") (param $q i32) (param $kc i32) (param $vc i32) (param $out i32)
+        (param $pos0 i32) (param $nHeads i32) (param $nKv i32) (param $hd i32) (param $scratch i32)
+        (param $u0 i32) (param $u1 i32)
+    (local $u i32) (local $t i32) (local $h i32) (local $n i32) (local $j i32) (local $i i32)
+    (local $qr i32) (local $kvOff i32) (local $kvStride i32) (local $scale f32) (local $dot v128)
+    (local $max f32) (local $sum f32) (local $s f32) (local $p i32) (local $acc v128) (local $e v128)
+    (local $group i32) (local $or i32)
+    (local.set $kvStride (i32.shl (i32.mul (local.get $nKv) (local.get $hd)) (i32.const 2)))
+    (local.set $scale (f32.div (f32.const 1) (f32.sqrt (f32.convert_i32_u (local.get $hd)))))
+    (local.set $group (i32.div_u (local.get $nHeads) (local.get $nKv)))
+    (local.set $u (local.get $u0))
+    (block $ud (loop $ul
+      (br_if $ud (i32.ge_u (local.get $u) (local.get $u1)))
+      (local.set $t (i32.div_u (local.get $u) (local.get $nHeads)))
+      (local.set $h (i32.rem_u (local.get $u) (local.get $nHeads)))
+      (local.set $n (i32.add (i32.add (local.get $pos0) (local.get $t)) (i32.const 1)))
+      (local.set $qr (i32.add (local.get $q) (i32.shl (i32.mul (local.get $u) (local.get $hd)) (i32.const 2))))
+      (local.set $or (i32.add (local.get $out) (i32.shl (i32.mul (local.get $u) (local.get $hd)) (i32.const 2))))
+      (local.set $kvOff (i32.shl (i32.mul (i32.div_u (local.get $h) (local.get $group)) (local.get $hd))
+                         (i32.const 2)))
+      ;; scores and their max
+      (local.set $max (f32.const -inf))
+      (local.set $j (i32.const 0))
+      (block $sd (loop $sl
+        (br_if $sd (i32.ge_u (local.get $j) (local.get $n)))
+        (local.set $p (i32.add (i32.add (local.get $kc) (i32.mul (local.get $j) (local.get $kvStride)))
+                       (local.get $kvOff)))
+        (local.set $dot (v128.const i32x4 0 0 0 0))
+        (local.set $i (i32.const 0))
+        (block $dd (loop $dl
+          (br_if $dd (i32.ge_u (local.get $i) (local.get $hd)))
+          (local.set $dot ${
+    madd(
+      v,
+      "(v128.load (i32.add (local.get $qr) (i32.shl (local.get $i) (i32.const 2))))",
+      "(v128.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2))))",
+      "(local.get $dot)",
+    )
+  })
+          (local.set $i (i32.add (local.get $i) (i32.const 4)))
+          (br $dl)))
+        (local.set $s (f32.mul ${hsum("$dot")} (local.get $scale)))
+        (f32.store (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2))) (local.get $s))
+        (local.set $max (f32.max (local.get $max) (local.get $s)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $sl)))
+      ;; exp(score - max), summed (4 at a time; the tail one at a time)
+      (local.set $sum (f32.const 0))
+      (local.set $j (i32.const 0))
+      (block $ed (loop $el
+        (br_if $ed (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $n)))
+        (local.set $p (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $e (call $exp4 (f32x4.sub (v128.load (local.get $p)) (f32x4.splat (local.get $max)))))
+        (v128.store (local.get $p) (local.get $e))
+        (local.set $sum (f32.add (local.get $sum) ${hsum("$e")}))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $el)))
+      (block $ed2 (loop $el2
+        (br_if $ed2 (i32.ge_u (local.get $j) (local.get $n)))
+        (local.set $p (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $s (f32x4.extract_lane 0 (call $exp4 (f32x4.splat
+          (f32.sub (f32.load (local.get $p)) (local.get $max))))))
+        (f32.store (local.get $p) (local.get $s))
+        (local.set $sum (f32.add (local.get $sum) (local.get $s)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $el2)))
+      ;; out = sum_j p_j v_j / sum, 4 dims at a time
+      (local.set $i (i32.const 0))
+      (block $od (loop $ol
+        (br_if $od (i32.ge_u (local.get $i) (local.get $hd)))
+        (local.set $acc (v128.const i32x4 0 0 0 0))
+        (local.set $p (i32.add (i32.add (local.get $vc) (local.get $kvOff)) (i32.shl (local.get $i) (i32.const 2))))
+        (local.set $j (i32.const 0))
+        (block $vd (loop $vl
+          (br_if $vd (i32.ge_u (local.get $j) (local.get $n)))
+          (local.set $acc ${
+    madd(
+      v,
+      "(f32x4.splat (f32.load (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2)))))",
+      "(v128.load (local.get $p))",
+      "(local.get $acc)",
+    )
+  })
+          (local.set $p (i32.add (local.get $p) (local.get $kvStride)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $vl)))
+        (v128.store (i32.add (local.get $or) (i32.shl (local.get $i) (i32.const 2)))
+          (f32x4.div (local.get $acc) (f32x4.splat (local.get $sum))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $ol)))
+      (local.set $u (i32.add (local.get $u) (i32.const 1)))
+      (br $ul))))
+
+  ;; Sum of n bytes at p (a multiple of 64), read as f32x4: the bandwidth probe.
+  (func (export "read_sum") (param $p i32) (param $n i32) (result f32)
+    (local $end i32) (local $a v128) (local $b v128) (local $c v128) (local $d v128)
+    (local.set $end (i32.add (local.get $p) (local.get $n)))
+    (block $d0 (loop $l
+      (br_if $d0 (i32.ge_u (local.get $p) (local.get $end)))
+      (local.set $a (f32x4.add (local.get $a) (v128.load (local.get $p))))
+      (local.set $b (f32x4.add (local.get $b) (v128.load offset=16 (local.get $p))))
+      (local.set $c (f32x4.add (local.get $c) (v128.load offset=32 (local.get $p))))
+      (local.set $d (f32x4.add (local.get $d) (v128.load offset=48 (local.get $p))))
+      (local.set $p (i32.add (local.get $p) (i32.const 64)))
+      (br $l)))
+    (local.set $a (f32x4.add (f32x4.add (local.get $a) (local.get $b)) (f32x4.add (local.get $c) (local.get $d))))
+    ${hsum("$a")})
+`;
+}
+
+/**
+ * The whole module for one variant: it imports its memory as
+ * `env.memory` (shared, up to 4 GiB).
+ *
+ * @example
+ * ```ts
+ * import { kernelsWat } from "./kernels_wat.ts";
+ * const wat = kernelsWat("plain");
+ * wat.includes("i32x4.dot_i16x8_s"); // true
+ * ```
+ */
+export function kernelsWat(v: SimdVariant): string {
+  const parts = [
+    `;; awq-edge CPU kernels (${v} SIMD). Generated by src/cpu/wasm/kernels_wat.ts.`,
+    "(module",
+    '(memory (import "env" "memory") 1 65536 shared)',
+    otherKernels(v),
+  ];
+  for (const B of INT4_BLOCKS) {
+    for (const [R, T] of TILES) {
+      parts.push(int4Int8Kernel(v, B, R, T), int4F32Kernel(v, B, R, T));
+    }
+  }
+  for (const kind of ["f16", "f32"] as const) {
+    for (const [R, T] of TILES) parts.push(denseKernel(v, kind, R, T));
+  }
+  parts.push(")");
+  return parts.join("\n");
+}
