@@ -155,7 +155,13 @@ export class CpuLlama {
   readonly #caches: KvCache[] = [];
   readonly #free: KvCache[] = [];
 
-  private constructor(kernels: CpuKernels, weights: LlamaWeights, maxSeq: number, maxBatch: number, memoryLimit: number) {
+  private constructor(
+    kernels: CpuKernels,
+    weights: LlamaWeights,
+    maxSeq: number,
+    maxBatch: number,
+    memoryLimit: number,
+  ) {
     const c = weights.config;
     this.config = c;
     this.kernels = kernels;
@@ -187,7 +193,10 @@ export class CpuLlama {
         wDown: lin(l.wDown, name("mlp.down_proj.weight")),
       };
     });
-    const linears = [this.#embed, ...this.#layers.flatMap((l) => [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown])];
+    const linears = [
+      this.#embed,
+      ...this.#layers.flatMap((l) => [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown]),
+    ];
     if (this.#lmHead !== this.#embed) linears.push(this.#lmHead);
     this.weightBytes = linears.reduce((s, l) => s + l.bytes, 0);
     const qDim = c.numHeads * c.headDim;
@@ -213,7 +222,11 @@ export class CpuLlama {
    * weights in `kernels`' memory and preallocates `options.sequences` caches.
    * Throws a RequestError naming the context that fits when it does not.
    */
-  static create(kernels: CpuKernels, weights: LlamaWeights, options: CpuLlamaOptions = {}): CpuLlama {
+  static create(
+    kernels: CpuKernels,
+    weights: LlamaWeights,
+    options: CpuLlamaOptions = {},
+  ): CpuLlama {
     const c = weights.config;
     const maxSeq = options.maxSeq ?? Math.min(c.maxPositionEmbeddings, 2048);
     if (!Number.isInteger(maxSeq) || maxSeq < 2) {
@@ -224,7 +237,10 @@ export class CpuLlama {
     const limit = options.memoryLimit ?? WASM32_MAX_BYTES;
     checkWeights(weights);
     const dim = c.hiddenSize;
-    const all = [weights.embed, ...weights.layers.flatMap((l) => [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown])];
+    const all = [
+      weights.embed,
+      ...weights.layers.flatMap((l) => [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown]),
+    ];
     if (weights.lmHead !== weights.embed) all.push(weights.lmHead);
     const weightBytes = all.reduce((s, t) => s + placedBytes(t), 0) +
       (c.numLayers * 2 + 1) * dim * 4;
@@ -247,7 +263,13 @@ export class CpuLlama {
   #allocCache(): KvCache {
     if (this.#usedBytes + this.cacheBytes > this.#memoryLimit) {
       const perToken = this.cacheBytes / this.maxSeq;
-      throw contextError(this.maxSeq, this.#caches.length + 1, this.#usedBytes - this.#caches.length * this.cacheBytes, perToken, this.#memoryLimit);
+      throw contextError(
+        this.maxSeq,
+        this.#caches.length + 1,
+        this.#usedBytes - this.#caches.length * this.cacheBytes,
+        perToken,
+        this.#memoryLimit,
+      );
     }
     const k = this.kernels;
     const bytes = this.cacheBytes / this.config.numLayers / 2;
@@ -277,7 +299,12 @@ export class CpuLlama {
    * the logits of every row (`"all"`, [T, vocab]), of the last row
    * (`"last"`, [1, vocab]) or none (an empty array). At most maxBatch tokens.
    */
-  forward(tokens: readonly number[], pos0: number, cache: KvCache, rows: CpuLogitRows): Float32Array {
+  forward(
+    tokens: readonly number[],
+    pos0: number,
+    cache: KvCache,
+    rows: CpuLogitRows,
+  ): Float32Array<ArrayBuffer> {
     const T = tokens.length;
     if (T < 1 || T > this.maxBatch) {
       throw new RequestError(`forward: ${T} tokens (1..${this.maxBatch} per call)`);
@@ -294,7 +321,7 @@ export class CpuLlama {
    * One decode step for B sequences: row r is `rows[r].token` at
    * `rows[r].pos` of its own cache. Returns logits [B, vocab].
    */
-  forwardRows(rows: readonly CpuRow[]): Float32Array {
+  forwardRows(rows: readonly CpuRow[]): Float32Array<ArrayBuffer> {
     const B = rows.length;
     if (B < 1 || B > this.maxBatch) {
       throw new RequestError(`forwardRows: ${B} rows (1..${this.maxBatch} per call)`);
@@ -304,11 +331,19 @@ export class CpuLlama {
         throw new RequestError(`position ${r.pos} is outside the context of ${this.maxSeq} tokens`);
       }
     }
-    return this.#pass(rows.map((r) => r.token), rows.map((r) => ({ cache: r.cache, pos0: r.pos, count: 1 })), "all");
+    return this.#pass(
+      rows.map((r) => r.token),
+      rows.map((r) => ({ cache: r.cache, pos0: r.pos, count: 1 })),
+      "all",
+    );
   }
 
   /** The forward pass over T rows made of consecutive segments of sequences. */
-  #pass(tokens: readonly number[], segments: Segment[], rows: CpuLogitRows): Float32Array {
+  #pass(
+    tokens: readonly number[],
+    segments: Segment[],
+    rows: CpuLogitRows,
+  ): Float32Array<ArrayBuffer> {
     const c = this.config;
     const k = this.kernels;
     const { x, xb, q, k: kb, v, att, gate, up, logits } = this.#act;
@@ -354,7 +389,7 @@ export class CpuLlama {
     const n = rows === "all" ? T : 1;
     k.rmsnorm(x + (T - n) * dim * 4, this.#norm, xb, n, dim, eps);
     k.matmul(this.#lmHead, xb, logits, n);
-    return k.f32(logits, n * c.vocabSize).slice();
+    return new Float32Array(k.f32(logits, n * c.vocabSize));
   }
 
   /** Copies `count` rows of kvDim floats from `src` into `cache` at row `pos0`. */
