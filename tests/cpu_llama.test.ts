@@ -77,7 +77,8 @@ Deno.test("CpuLlama refuses a context beyond the memory with the number of token
   } catch (e) {
     const fits = Number(/at most (\d+) tokens fit/.exec((e as Error).message)![1]);
     assert.ok(fits >= 2 && fits < 64, `${fits}`);
-    CpuLlama.create(new TsKernels(), w, { maxSeq: fits, maxBatch: 8, memoryLimit: 265_000 }).destroy();
+    CpuLlama.create(new TsKernels(), w, { maxSeq: fits, maxBatch: 8, memoryLimit: 265_000 })
+      .destroy();
   }
 });
 
