@@ -196,7 +196,7 @@ for (const kernel of INT4_KERNELS) {
 }
 
 Deno.test("int4 kernel table: lavapipe decode reads x through the uniform binding, prefill the register tile", () =>
-  withKernels(async (h) => {
+  withKernels((h) => {
     const big = xBuffer(h, new Float32Array(8));
     const small = h.f32(new Float32Array(64));
     const pick = (T: number, K: number, x: GPUBuffer) =>
@@ -211,6 +211,7 @@ Deno.test("int4 kernel table: lavapipe decode reads x through the uniform bindin
       assert.equal(pick(1, 4096, big), h.gpu.hasSubgroups ? "gemv_u4_sg" : "gemv_u4_wg");
       assert.equal(pick(67, 4096, big), "gemm_u4");
     }
+    return Promise.resolve();
   }));
 
 Deno.test("int4 gemv_u4_ux refuses an input that does not fit the uniform binding", () =>
