@@ -30,12 +30,7 @@ import { BufferPool } from "../gpu/buffer_pool.ts";
 import { CommandBatch, type Dispatch } from "../gpu/command_batch.ts";
 import type { GpuContext } from "../gpu/device.ts";
 import { type GpuWeight, uploadVector, uploadWeight } from "../gpu/gpu_weight.ts";
-import {
-  type GpuInt4Weight,
-  int4Unsupported,
-  packInt4,
-  uploadInt4,
-} from "../gpu/int4_weight.ts";
+import { type GpuInt4Weight, int4Unsupported, packInt4, uploadInt4 } from "../gpu/int4_weight.ts";
 import { type AttentionShape, INT4_UNIFORM_X_BYTES, WebGpuKernels } from "../gpu/kernels.ts";
 import { readBuffer } from "../gpu/readback.ts";
 import type { WeightDType } from "../gpu/shader_source.ts";
