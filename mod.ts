@@ -1,11 +1,15 @@
 /**
- * awq-edge: run and AWQ-quantize Llama-family language models on
- * WebGPU from Deno, on machines without CUDA.
+ * awq-edge: run and AWQ-quantize Llama-family language models from Deno on
+ * machines without CUDA: on WebGPU, or on the WebAssembly CPU backend where
+ * there is no GPU adapter or only a software one (`backend: "auto"`).
  *
  * @example
  * ```ts ignore
  * import { TextModel } from "./mod.ts";
- * const m = await TextModel.open("../shared/models/stories260K/stories260K.bin");
+ * const m = await TextModel.open("../shared/models/stories260K/stories260K.bin", {
+ *   backend: "auto", // or "webgpu" / "wasm"; threads, activations: "int8" | "f32"
+ *   log: console.error, // "backend wasm (WebGPU adapter is llvmpipe ..., a software rasterizer)"
+ * });
  * console.log((await m.complete("Once upon a time", { maxTokens: 40 })).text);
  * console.log((await m.perplexity(await Deno.readTextFile("eval.txt"))).ppl);
  * m.close();
@@ -26,6 +30,60 @@ export { GpuLlama, type GpuLlamaOptions, type LogitRows } from "./src/model/gpu_
 export { ReferenceLlama } from "./src/model/reference_llama.ts";
 
 export { TextModel, type TextModelOptions } from "./src/engine/text_model.ts";
+export {
+  type BackendName,
+  type DecodeSlots,
+  type InferenceModel,
+  NO_TOKEN,
+  type SequenceDecoder,
+  type SlotRow,
+} from "./src/engine/inference_model.ts";
+export {
+  type AdapterProbe,
+  type BackendChoice,
+  type BackendDecision,
+  chooseBackend,
+  parseBackend,
+  probeAdapter,
+} from "./src/engine/backend.ts";
+export {
+  type OpenedInferenceModel,
+  openInferenceModel,
+  type OpenInferenceOptions,
+  withWeightDType,
+} from "./src/engine/open_inference_model.ts";
+export {
+  asInferenceModel,
+  GpuInferenceModel,
+  type GpuInferenceModelOptions,
+} from "./src/engine/gpu_inference_model.ts";
+export { sampleLogits, samplerDraw } from "./src/engine/host_sampler.ts";
+export {
+  CpuLlama,
+  type CpuLlamaOptions,
+  type CpuLogitRows,
+  type CpuRow,
+  type KvCache,
+  placedBytes,
+  WASM32_MAX_BYTES,
+} from "./src/cpu/cpu_llama.ts";
+export { CpuInferenceModel, type CpuInferenceModelOptions } from "./src/cpu/cpu_inference_model.ts";
+export {
+  checkThreads,
+  type CpuKernelKind,
+  type CpuKernelOptions,
+  defaultThreads,
+  openCpuKernels,
+  type OpenedCpuKernels,
+  parseActivations,
+} from "./src/cpu/open_cpu_kernels.ts";
+export type {
+  ActivationMode,
+  CpuAttentionShape,
+  CpuKernels,
+  CpuLinear,
+  Ptr,
+} from "./src/cpu/cpu_kernels.ts";
 export {
   type FinishReason,
   type GenerateChunk,

@@ -14,8 +14,16 @@
  * @module
  */
 
+import { f16ToF32, f32ToF16 } from "../src/formats/half.ts";
 import type { LlamaConfig } from "../src/model/config.ts";
-import type { HostTensor, LayerWeights, LlamaWeights } from "../src/model/weights.ts";
+import {
+  type HostTensor,
+  type LayerWeights,
+  type LlamaWeights,
+  quantizedTensor,
+} from "../src/model/weights.ts";
+import { dequantizeLinear } from "../src/quant/quantizer.ts";
+import type { QuantizedLinear, QuantSettings } from "../src/quant/types.ts";
 
 /** The shape of stories260K (llama2.c), used when the checkpoint is absent. */
 export const STORIES260K_CONFIG: LlamaConfig = {
@@ -138,6 +146,132 @@ export function parameterCount(w: LlamaWeights): number {
   add(w.lmHead);
   for (const l of w.layers) Object.values(l).forEach(add);
   let n = 0;
-  for (const x of seen) n += x.data.length;
+  for (const x of seen) n += x.shape.reduce((a, b) => a * b, 1); // never dequantizes
   return n;
+}
+
+/**
+ * The 483M-parameter Llama the int4 benchmarks decode (issue 6): TinyLlama
+ * layer shapes (dim 2048, FFN 5632, 32 heads, 4 kv heads, vocab 32000,
+ * untied lm_head) with 8 layers.
+ */
+export const BENCH_483M_CONFIG: LlamaConfig = {
+  ...TINYLLAMA_CONFIG,
+  numLayers: 8,
+};
+
+/** Options for {@link benchQuantizedWeights}. */
+export interface BenchQuantizedOptions {
+  /** Changes the values (default 1). */
+  seed?: number;
+  /** Input channels per quantization group; 0 = per channel (default 128). */
+  groupSize?: number;
+  /** Bits per code (default 4). */
+  bits?: QuantSettings["bits"];
+}
+
+/** Bytes (each `mask`-limited) from a hashed pattern repeated with `copyWithin`. */
+function filledCodes(n: number, seed: number, mask: number): Uint8Array {
+  const data = new Uint8Array(n);
+  let s = (seed * 0x85ebca6b) >>> 0;
+  const head = Math.min(n, PERIOD);
+  for (let i = 0; i < head; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    data[i] = (s >>> 24) & mask;
+  }
+  for (let len = head; len < n; len *= 2) data.copyWithin(len, 0, Math.min(len, n - len));
+  return data;
+}
+
+/**
+ * A random quantized linear [out, in]: codes uniform in [0, 2^bits - 1],
+ * zero points near the middle of the range, f16-exact scales chosen so the
+ * dequantized weights span about ±1/sqrt(in). Built directly (no TypeScript
+ * quantization), so 483M weights take about a second.
+ *
+ * @example
+ * ```ts
+ * import { randomQuantizedLinear } from "./random_model.ts";
+ * const ql = randomQuantizedLinear(8, 256, 1, { groupSize: 128 });
+ * [ql.q.length, ql.scales.length]; // [2048, 16]
+ * ```
+ */
+export function randomQuantizedLinear(
+  out: number,
+  inDim: number,
+  seed: number,
+  options: Omit<BenchQuantizedOptions, "seed"> = {},
+): QuantizedLinear {
+  const bits = options.bits ?? 4;
+  const groupSize = options.groupSize ?? 128;
+  const nGroups = groupSize === 0 ? 1 : Math.ceil(inDim / groupSize);
+  const levels = (1 << bits) - 1;
+  const base = 2 / Math.sqrt(inDim) / levels;
+  const p = filled(out * nGroups, pattern(seed), 0.25, 1); // [0.75, 1.25)
+  const scales = f16ToF32(f32ToF16(p.map((v) => v * base)));
+  const zeros = filledCodes(out * nGroups, seed + 7, 3).map((z) => z + (levels >> 1) - 1);
+  return {
+    outFeatures: out,
+    inFeatures: inDim,
+    settings: { bits, groupSize, zeroPoint: true },
+    q: filledCodes(out * inDim, seed, levels),
+    scales,
+    zeros,
+  };
+}
+
+/**
+ * Weights of `config` whose seven linears per layer are quantized (see
+ * {@link randomQuantizedLinear}; g128 4-bit by default) and whose embedding,
+ * lm_head and norms are the F16 tensors of {@link benchWeights}. Each linear
+ * is a `quantizedTensor`: backends with int kernels read `quantized`; `data`
+ * dequantizes on first read (what an fp16 run of the same model uploads).
+ *
+ * @example
+ * ```ts
+ * import { benchQuantizedWeights, STORIES260K_CONFIG } from "./random_model.ts";
+ * const w = benchQuantizedWeights(STORIES260K_CONFIG, { groupSize: 32 });
+ * w.layers[0].wq.quantized?.settings.bits; // 4
+ * ```
+ */
+export function benchQuantizedWeights(
+  config: LlamaConfig,
+  options: BenchQuantizedOptions = {},
+): LlamaWeights {
+  const seed = options.seed ?? 1;
+  // Small fp parts only: the linears below replace benchWeights' ones.
+  const fp = benchWeights({ ...config, numLayers: 0 }, { seed });
+  let s = seed * 1000;
+  const lin = (out: number, inDim: number) =>
+    quantizedTensor(randomQuantizedLinear(out, inDim, s++, options), dequantizeLinear);
+  const dim = config.hiddenSize;
+  const qDim = config.numHeads * config.headDim;
+  const kvDim = config.numKvHeads * config.headDim;
+  const hidden = config.intermediateSize;
+  const norm = (i: number): HostTensor => ({
+    data: filled(dim, pattern(seed + 100 + i), 0.05, 1),
+    shape: [dim],
+    dtype: "F16",
+  });
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < config.numLayers; l++) {
+    const layer: LayerWeights = {
+      attnNorm: norm(2 * l),
+      wq: lin(qDim, dim),
+      wk: lin(kvDim, dim),
+      wv: lin(kvDim, dim),
+      wo: lin(dim, qDim),
+      ffnNorm: norm(2 * l + 1),
+      wGate: lin(hidden, dim),
+      wUp: lin(hidden, dim),
+      wDown: lin(dim, hidden),
+    };
+    if (config.attentionBias) {
+      layer.bq = { data: filled(qDim, pattern(s++), 0.1, 0), shape: [qDim], dtype: "F16" };
+      layer.bk = { data: filled(kvDim, pattern(s++), 0.1, 0), shape: [kvDim], dtype: "F16" };
+      layer.bv = { data: filled(kvDim, pattern(s++), 0.1, 0), shape: [kvDim], dtype: "F16" };
+    }
+    layers.push(layer);
+  }
+  return { config, embed: fp.embed, layers, norm: fp.norm, lmHead: fp.lmHead };
 }

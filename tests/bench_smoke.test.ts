@@ -6,7 +6,14 @@
 
 import assert from "node:assert/strict";
 import { BENCHMARKS, parseBenchArgs } from "../bench/mod.ts";
-import { benchWeights, parameterCount, STORIES260K_CONFIG } from "../bench/random_model.ts";
+import {
+  BENCH_483M_CONFIG,
+  benchQuantizedWeights,
+  benchWeights,
+  parameterCount,
+  STORIES260K_CONFIG,
+} from "../bench/random_model.ts";
+import { dequantizeLinear } from "../src/quant/quantizer.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -85,4 +92,31 @@ Deno.test("bench random model: shapes, f16 tag, deterministic, finite", () => {
   assert.deepEqual(a.layers[4].wDown.data, b.layers[4].wDown.data);
   assert.ok(a.embed.data.every(Number.isFinite));
   assert.ok(parameterCount(a) > 250_000 && parameterCount(a) < 300_000);
+});
+
+Deno.test("bench random quantized model: int4 codes in range, f16-exact scales, lazy data", () => {
+  const w = benchQuantizedWeights(STORIES260K_CONFIG, { groupSize: 32 });
+  const q = w.layers[1].wDown.quantized!;
+  assert.deepEqual(q.settings, { bits: 4, groupSize: 32, zeroPoint: true });
+  assert.equal(q.outFeatures, 64);
+  assert.equal(q.inFeatures, 172);
+  assert.equal(q.scales.length, 64 * 6); // ceil(172 / 32) groups per row
+  assert.ok(q.q.every((c) => c <= 15) && q.zeros.every((z) => z <= 15));
+  assert.ok(new Set(q.q).size === 16, "every 4-bit code occurs");
+  for (const s of q.scales) assert.equal(new Float32Array(new Float16Array([s]))[0], s);
+  assert.deepEqual(w.layers[1].wDown.data, dequantizeLinear(q));
+  assert.equal(w.embed.quantized, undefined);
+  assert.equal(parameterCount(w), parameterCount(benchWeights(STORIES260K_CONFIG)));
+});
+
+Deno.test("bench 483M config has the issue's shape and parameter count", () => {
+  const c = BENCH_483M_CONFIG;
+  assert.deepEqual(
+    [c.hiddenSize, c.intermediateSize, c.numLayers, c.numHeads, c.numKvHeads, c.vocabSize],
+    [2048, 5632, 8, 32, 4, 32000],
+  );
+  assert.equal(c.tieWordEmbeddings, false);
+  const dim = 2048, kv = 256, hidden = 5632;
+  const perLayer = 2 * dim * dim + 2 * kv * dim + 3 * hidden * dim + 2 * dim;
+  assert.equal(8 * perLayer + 2 * 32000 * dim + dim, 483_428_352);
 });

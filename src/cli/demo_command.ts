@@ -14,13 +14,26 @@
 
 import { RequestError } from "../errors.ts";
 import { parseCommandArgs } from "./args.ts";
+import {
+  BACKEND_OPTIONS,
+  BACKEND_USAGE,
+  backendArgs,
+  parseBackendOptions,
+} from "./backend_options.ts";
 import { evalCommand } from "./eval_command.ts";
 import { generateCommand } from "./generate_command.ts";
 import { quantizeCommand } from "./quantize_command.ts";
 
+/** Usage text of the demo command. */
+export const DEMO_USAGE = `usage: cli.ts demo [--shared DIR] [options]
+  --shared DIR       the folder holding models/ and data/ (default: ../shared)
+${BACKEND_USAGE}
+  (quantization always runs on WebGPU; the options apply to the eval and generate steps)`;
+
 /** Runs the demo on `../shared` (or --shared DIR). */
 export async function demoCommand(args: string[]): Promise<void> {
-  const { values } = parseCommandArgs(args, { shared: { type: "string" } });
+  const { values } = parseCommandArgs(args, { shared: { type: "string" }, ...BACKEND_OPTIONS });
+  const backend = backendArgs(parseBackendOptions(values));
   const shared = (values.shared as string | undefined) ??
     new URL("../../../shared", import.meta.url).pathname;
   const model = `${shared}/models/stories260K/stories260K.bin`;
@@ -34,7 +47,7 @@ export async function demoCommand(args: string[]): Promise<void> {
   const out = await Deno.makeTempDir({ prefix: "awq-edge-demo-" });
   try {
     console.error("== 1. perplexity of stories260K on tinystories-eval.txt (reference: 5.4456)");
-    await evalCommand(["--model", model, "--text", text]);
+    await evalCommand(["--model", model, "--text", text, ...backend]);
     console.error("== 2. AWQ, 4-bit, groups of 32, 32 x 256 calibration tokens");
     await quantizeCommand([
       "--model",
@@ -53,7 +66,7 @@ export async function demoCommand(args: string[]): Promise<void> {
       "256",
     ]);
     console.error("== 3. perplexity of the AWQ checkpoint");
-    await evalCommand(["--model", `${out}/stories260K-awq`, "--text", text]);
+    await evalCommand(["--model", `${out}/stories260K-awq`, "--text", text, ...backend]);
     console.error('== 4. greedy generation from "Once upon a time" with the AWQ checkpoint');
     await generateCommand([
       "--model",
@@ -62,6 +75,7 @@ export async function demoCommand(args: string[]): Promise<void> {
       "Once upon a time",
       "--max-tokens",
       "40",
+      ...backend,
     ]);
   } finally {
     await Deno.remove(out, { recursive: true }).catch(() => {});

@@ -13,7 +13,8 @@ import { RequestError } from "../errors.ts";
 import { evaluatePerplexity, type PerplexityResult } from "../engine/perplexity.ts";
 import { buildTokenStream, windows } from "../engine/perplexity_stream.ts";
 import { numberOption, parseCommandArgs, requiredString } from "./args.ts";
-import { openGpuModel } from "./open_gpu_model.ts";
+import { BACKEND_OPTIONS, BACKEND_USAGE, parseBackendOptions } from "./backend_options.ts";
+import { openModel } from "./open_model.ts";
 import { ProgressBar } from "./progress_bar.ts";
 import type { WeightDType } from "../gpu/shader_source.ts";
 
@@ -22,8 +23,9 @@ export const EVAL_USAGE = `usage: cli.ts eval --model PATH --text FILE [options]
   --model PATH       HF directory or llama2.c .bin
   --text FILE        UTF-8 text (paragraphs separated by blank lines)
   --tokenizer PATH   tokenizer (default: beside the model)
-  --dtype f32|f16    weight storage on the GPU (default: as stored)
-  --json             print one JSON object on stdout`;
+  --dtype f32|f16    weight storage (default: as stored; int4 stays int4 on wasm)
+  --json             print one JSON object on stdout
+${BACKEND_USAGE}`;
 
 /** Runs eval with CLI arguments; prints results; returns them. */
 export async function evalCommand(args: string[]): Promise<PerplexityResult> {
@@ -34,10 +36,12 @@ export async function evalCommand(args: string[]): Promise<PerplexityResult> {
     dtype: { type: "string" },
     json: { type: "boolean" },
     "windows-per-readback": { type: "string" },
+    ...BACKEND_OPTIONS,
   });
   const modelPath = requiredString(values, "model");
   const textPath = requiredString(values, "text");
   const dtype = parseDType(values.dtype);
+  const backend = parseBackendOptions(values);
   let text: string;
   try {
     text = await Deno.readTextFile(textPath);
@@ -46,10 +50,11 @@ export async function evalCommand(args: string[]): Promise<PerplexityResult> {
   }
   if (text.trim() === "") throw new RequestError(`${textPath}: text file is empty`);
   const log = (s: string) => console.error(s);
-  const opened = await openGpuModel({
+  const opened = await openModel({
     model: modelPath,
     tokenizer: values.tokenizer as string | undefined,
     dtype,
+    ...backend,
   }, log);
   try {
     const { model, tokenizer } = opened;

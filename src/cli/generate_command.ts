@@ -13,7 +13,8 @@ import { RequestError } from "../errors.ts";
 import { type GenerateResult, Generator } from "../engine/generator.ts";
 import { numberOption, parseCommandArgs, requiredString } from "./args.ts";
 import { parseDType } from "./eval_command.ts";
-import { openGpuModel } from "./open_gpu_model.ts";
+import { BACKEND_OPTIONS, BACKEND_USAGE, parseBackendOptions } from "./backend_options.ts";
+import { openModel } from "./open_model.ts";
 
 /** Usage text of the generate command. */
 export const GENERATE_USAGE = `usage: cli.ts generate --model PATH --prompt TEXT [options]
@@ -28,8 +29,9 @@ export const GENERATE_USAGE = `usage: cli.ts generate --model PATH --prompt TEXT
   --stop TEXT               stop string (repeatable)
   --context N               KV cache length (default: the model's, at most 2048)
   --tokenizer PATH          tokenizer (default: beside the model)
-  --dtype f32|f16           weight storage on the GPU (default: as stored)
-  --json                    print one JSON object on stdout`;
+  --dtype f32|f16           weight storage (default: as stored; int4 stays int4 on wasm)
+  --json                    print one JSON object on stdout
+${BACKEND_USAGE}`;
 
 /** Runs generate with CLI arguments; returns the result. */
 export async function generateCommand(args: string[]): Promise<GenerateResult> {
@@ -48,6 +50,7 @@ export async function generateCommand(args: string[]): Promise<GenerateResult> {
     context: { type: "string" },
     "tokens-per-readback": { type: "string" },
     json: { type: "boolean" },
+    ...BACKEND_OPTIONS,
   });
   const modelPath = requiredString(values, "model");
   const prompt = values.prompt;
@@ -65,8 +68,10 @@ export async function generateCommand(args: string[]): Promise<GenerateResult> {
     stop: values.stop as string[] | undefined,
     tokensPerReadback: numberOption(values, "tokens-per-readback", 16),
   };
+  const backend = parseBackendOptions(values);
   const log = (s: string) => console.error(s);
-  const opened = await openGpuModel({
+  const opened = await openModel({
+    ...backend,
     model: modelPath,
     tokenizer: values.tokenizer as string | undefined,
     dtype: parseDType(values.dtype),

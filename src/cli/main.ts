@@ -11,14 +11,15 @@
 
 import { AwqEdgeError } from "../errors.ts";
 import { CONVERT_USAGE, convertCommand } from "./convert_command.ts";
-import { demoCommand } from "./demo_command.ts";
+import { DEMO_USAGE, demoCommand } from "./demo_command.ts";
 import { EVAL_USAGE, evalCommand } from "./eval_command.ts";
 import { GENERATE_USAGE, generateCommand } from "./generate_command.ts";
 import { SERVE_USAGE, serveCommand } from "../server/serve_command.ts";
 import { QUANTIZE_USAGE, quantizeCommand } from "./quantize_command.ts";
 
 /** Top-level usage. */
-export const USAGE = `awq-edge: quantize and run Llama-family models on WebGPU
+export const USAGE =
+  `awq-edge: quantize and run Llama-family models on WebGPU or the WebAssembly CPU backend
 
 usage: deno run -A cli.ts <command> [options]
 
@@ -38,7 +39,7 @@ const COMMANDS: Record<string, { run: (args: string[]) => Promise<unknown>; usag
   convert: { run: convertCommand, usage: CONVERT_USAGE },
   serve: { run: serveCommand, usage: SERVE_USAGE },
   quantize: { run: quantizeCommand, usage: QUANTIZE_USAGE },
-  demo: { run: demoCommand, usage: "usage: cli.ts demo [--shared DIR]" },
+  demo: { run: demoCommand, usage: DEMO_USAGE },
 };
 
 /** Runs the CLI with `args`; resolves to the process exit code. */

@@ -1,8 +1,8 @@
 /**
- * Text generation with the decode loop on the GPU: the prompt is prefilled in
- * batches, then many decode steps (forward + sample) are recorded into one
- * submit and their token ids read back together. Stops at EOS, at a stop
- * string, at maxTokens, or when the context is full.
+ * Text generation on either backend: the prompt is prefilled and the first
+ * id sampled, then decode steps (forward + sample) run in groups whose ids
+ * come back together (on WebGPU, one submit and one readback per group).
+ * Stops at EOS, at a stop string, at maxTokens, or when the context is full.
  *
  * @example
  * ```ts ignore
@@ -15,13 +15,12 @@
  */
 
 import { RequestError } from "../errors.ts";
-import { CommandBatch, type Dispatch } from "../gpu/command_batch.ts";
-import { readBuffer } from "../gpu/readback.ts";
-import { createUniform, packUniform } from "../gpu/uniforms.ts";
 import type { GpuLlama } from "../model/gpu_llama.ts";
 import { StreamingDecoder, type TokenByteSource } from "../tokenizer/streaming_decoder.ts";
 import type { TextTokenizer } from "../tokenizer/types.ts";
-import { resolveSampling, samplerUniform, type SamplingOptions } from "./sampling_options.ts";
+import { asInferenceModel } from "./gpu_inference_model.ts";
+import { type InferenceModel, NO_TOKEN, type SequenceDecoder } from "./inference_model.ts";
+import { resolveSampling, type SamplingOptions } from "./sampling_options.ts";
 
 /** Options for one generation. */
 export interface GenerateOptions extends SamplingOptions {
@@ -66,46 +65,19 @@ export interface GenerateResult {
   tokensPerSecond: number;
 }
 
-const NONE = 0xffffffff;
-
-/** Runs generations on one model; one at a time. */
+/** Runs generations on one model (either backend); one at a time. */
 export class Generator {
-  readonly #model: GpuLlama;
+  readonly #model: InferenceModel;
   readonly #tokenizer: TextTokenizer & TokenByteSource;
-  readonly #work: GPUBuffer;
-  readonly #out: GPUBuffer;
-  readonly #params: GPUBuffer;
-  readonly #outCap = 256;
-  #sample?: Promise<Dispatch>;
+  readonly #seq: SequenceDecoder;
   /** Result of the last finished generation. */
   last?: GenerateResult;
 
-  /** Prepares sampler buffers for `model`. */
-  constructor(model: GpuLlama, tokenizer: TextTokenizer & TokenByteSource) {
-    this.#model = model;
+  /** Opens a sequence on `model` (a GpuLlama is wrapped). */
+  constructor(model: InferenceModel | GpuLlama, tokenizer: TextTokenizer & TokenByteSource) {
+    this.#model = asInferenceModel(model);
     this.#tokenizer = tokenizer;
-    const d = model.gpu.device;
-    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    this.#work = d.createBuffer({ size: model.config.vocabSize * 4, usage });
-    this.#out = d.createBuffer({ size: this.#outCap * 4, usage });
-    this.#params = createUniform(
-      model.gpu,
-      samplerUniform(resolveSampling(), model.config.vocabSize, model.maxSeq, []),
-    );
-  }
-
-  #sampleDispatch(): Promise<Dispatch> {
-    const m = this.#model;
-    this.#sample ??= m.kernels.sample(
-      m.logitsBuffer,
-      this.#work,
-      m.context,
-      m.tokens,
-      m.state,
-      this.#out,
-      this.#params,
-    );
-    return this.#sample;
+    this.#seq = this.#model.openSequence();
   }
 
   /** Encodes `prompt` (with BOS) and generates from it; see {@link generateFromIds}. */
@@ -123,7 +95,7 @@ export class Generator {
     options: GenerateOptions = {},
   ): AsyncGenerator<GenerateChunk, GenerateResult> {
     const m = this.#model;
-    const gpu = m.gpu;
+    const seq = this.#seq;
     const sampling = resolveSampling(options);
     const maxTokens = options.maxTokens ?? 128;
     if (!Number.isInteger(maxTokens) || maxTokens < 1) {
@@ -136,30 +108,13 @@ export class Generator {
           `(at most ${m.maxSeq - 1} prompt tokens leave room for one new token)`,
       );
     }
-    const perReadback = Math.max(1, Math.min(options.tokensPerReadback ?? 16, this.#outCap));
+    const perReadback = Math.max(1, Math.min(options.tokensPerReadback ?? 16, 256));
     const stops = (options.stop ?? []).filter((s) => s.length > 0);
     const eos = new Set(this.#tokenizer.eosIds);
-    gpu.device.queue.writeBuffer(
-      this.#params,
-      0,
-      packUniform(samplerUniform(sampling, m.config.vocabSize, m.maxSeq, [...eos])),
-    );
-    const sample = await this.#sampleDispatch();
-    const decodeStep = await m.forward(1, "last");
     const decoder = new StreamingDecoder(this.#tokenizer, promptIds[promptIds.length - 1]);
 
     const t0 = performance.now();
-    let readWait = 0;
-    // Prefill: all but the last chunk without logits, the last chunk then samples.
-    let pos = 0;
-    while (promptIds.length - pos > m.maxBatch) {
-      const chunk = promptIds.slice(pos, pos + m.maxBatch);
-      m.setInput(chunk, pos);
-      new CommandBatch(gpu).runAll(await m.forward(chunk.length, "none")).submit();
-      pos += chunk.length;
-    }
-    const last = promptIds.slice(pos);
-    m.setInput(last, pos);
+    const wait0 = seq.waitSeconds;
     let firstAt = 0;
     const ids: number[] = [];
     let text = "";
@@ -169,20 +124,14 @@ export class Generator {
     while (!done) {
       // The first submit is the prefill and one sampled token alone, so the
       // first token streams as early as possible and decode timing is clean.
-      const want = first ? 1 : Math.min(perReadback, maxTokens - ids.length);
-      const batch = new CommandBatch(gpu);
-      if (first) batch.runAll(await m.forward(last.length, "last")).run(sample);
-      else for (let i = 0; i < want; i++) batch.runAll(decodeStep).run(sample);
-      batch.submit();
-      const r0 = performance.now();
-      const out = new Uint32Array(await readBuffer(gpu, this.#out, 0, want * 4));
-      readWait += performance.now() - r0;
+      const out = first
+        ? [await seq.prefill(promptIds, sampling, [...eos])]
+        : await seq.decode(Math.min(perReadback, maxTokens - ids.length));
       if (first) firstAt = performance.now();
       first = false;
-      gpu.device.queue.writeBuffer(m.state, 8, new Uint32Array([0])); // step = 0
       const newIds: number[] = [];
       for (const id of out) {
-        if (id === NONE || eos.has(id)) {
+        if (id === NO_TOKEN || eos.has(id)) {
           finish = "stop";
           done = true;
           break;
@@ -216,17 +165,15 @@ export class Generator {
       finishReason: finish,
       prefillSeconds: (firstAt - t0) / 1000,
       decodeSeconds,
-      readbackSeconds: readWait / 1000,
+      readbackSeconds: seq.waitSeconds - wait0,
       tokensPerSecond: ids.length > 1 && decodeSeconds > 0 ? (ids.length - 1) / decodeSeconds : 0,
     };
     return this.last;
   }
 
-  /** Releases the sampler's buffers. */
+  /** Releases the sequence (sampler buffers, KV cache); not the model. */
   destroy(): void {
-    this.#work.destroy();
-    this.#out.destroy();
-    this.#params.destroy();
+    this.#seq.destroy();
   }
 }
 

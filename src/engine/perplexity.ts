@@ -1,8 +1,8 @@
 /**
- * Perplexity on the GPU with the protocol of docs/formats.md: each window is
- * one batched forward pass from position 0, the NLL of every next token is
- * computed by a kernel, and results are read back every few windows, never
- * per window.
+ * Perplexity with the protocol of docs/formats.md on either backend: each
+ * window is one batched forward pass from position 0, and the NLLs of its
+ * next tokens are summed by the backend (on WebGPU by a kernel, read back
+ * every few windows, never per window).
  *
  * @example
  * ```ts ignore
@@ -14,9 +14,9 @@
  */
 
 import { RequestError } from "../errors.ts";
-import { CommandBatch } from "../gpu/command_batch.ts";
-import { readBuffer } from "../gpu/readback.ts";
 import type { GpuLlama } from "../model/gpu_llama.ts";
+import { asInferenceModel } from "./gpu_inference_model.ts";
+import type { InferenceModel } from "./inference_model.ts";
 
 /** What {@link evaluatePerplexity} reports. */
 export interface PerplexityResult {
@@ -56,21 +56,17 @@ export interface PerplexityOptions {
 
 /** Evaluates the mean next-token NLL of `windows` (each at most model.maxBatch tokens). */
 export async function evaluatePerplexity(
-  model: GpuLlama,
+  model: InferenceModel | GpuLlama,
   windows: readonly ArrayLike<number>[],
   options: PerplexityOptions = {},
 ): Promise<PerplexityResult> {
   if (windows.length === 0) throw new RequestError("perplexity: no window of 2 or more tokens");
-  const gpu = model.gpu;
+  const m = asInferenceModel(model);
   const per = Math.max(1, options.windowsPerReadback ?? 32);
   const W = Math.max(...windows.map((w) => w.length));
-  if (W > model.maxBatch) {
-    throw new RequestError(`perplexity window of ${W} tokens exceeds ${model.maxBatch}`);
+  if (W > m.maxBatch) {
+    throw new RequestError(`perplexity window of ${W} tokens exceeds ${m.maxBatch}`);
   }
-  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-  const scratch = gpu.device.createBuffer({ size: W * 4, usage });
-  const results = gpu.device.createBuffer({ size: per * W * 4, usage });
-  const nllPlans = new Map<number, Awaited<ReturnType<typeof model.kernels.nll>>>();
   const t0 = performance.now();
   let sum = 0;
   let predicted = 0;
@@ -78,30 +74,9 @@ export async function evaluatePerplexity(
   try {
     for (let start = 0; start < windows.length; start += per) {
       const group = windows.slice(start, start + per);
-      for (let i = 0; i < group.length; i++) {
-        const w = group[i];
-        const T = w.length;
-        model.setInput(Array.from(w), 0);
-        let nll = nllPlans.get(T);
-        if (!nll) {
-          nll = await model.kernels.nll(
-            model.logitsBuffer,
-            model.tokens,
-            scratch,
-            T - 1,
-            model.config.vocabSize,
-          );
-          nllPlans.set(T, nll);
-        }
-        new CommandBatch(gpu)
-          .runAll(await model.forward(T, "all"))
-          .run(nll)
-          .copy(scratch, 0, results, i * W * 4, (T - 1) * 4)
-          .submit();
-      }
-      const values = new Float32Array(await readBuffer(gpu, results, 0, group.length * W * 4));
+      const sums = await m.windowNllSums(group);
       group.forEach((w, i) => {
-        for (let j = 0; j < w.length - 1; j++) sum += values[i * W + j];
+        sum += sums[i];
         predicted += w.length - 1;
         tokens += w.length;
       });
@@ -118,8 +93,7 @@ export async function evaluatePerplexity(
       if (options.signal?.aborted) throw new RequestError("perplexity evaluation aborted");
     }
   } finally {
-    scratch.destroy();
-    results.destroy();
+    if (m !== model) m.destroy();
   }
   const seconds = (performance.now() - t0) / 1000;
   const nll = sum / predicted;

@@ -16,9 +16,13 @@
 import { GpuError } from "../errors.ts";
 import type { GpuContext } from "./device.ts";
 
-/** Storage buffers usable as kernel inputs/outputs, copy sources and targets. */
+/**
+ * Storage buffers usable as kernel inputs/outputs, copy sources and targets,
+ * and as uniform inputs (the int4 GEMV reads its input vector through a
+ * uniform binding of the first 64 KiB on CPU-backed adapters).
+ */
 export const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC |
-  GPUBufferUsage.COPY_DST;
+  GPUBufferUsage.COPY_DST | GPUBufferUsage.UNIFORM;
 
 /** Hands out storage buffers, reusing released ones of sufficient size. */
 export class BufferPool {

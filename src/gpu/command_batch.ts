@@ -27,18 +27,20 @@ export interface Dispatch {
 
 /**
  * Builds a reusable {@link Dispatch}: `buffers[i]` is bound at binding `i`
- * (skip a binding with `null`). Large 1-D workgroup counts are folded into
+ * (skip a binding with `null`; a `GPUBufferBinding` binds a range, e.g. the
+ * first 64 KiB of a buffer as a uniform). Large 1-D workgroup counts are folded into
  * two dimensions; kernels rebuild the flat index from `num_workgroups`.
  */
 export function makeDispatch(
   gpu: GpuContext,
   pipeline: GPUComputePipeline,
-  buffers: ReadonlyArray<GPUBuffer | null>,
+  buffers: ReadonlyArray<GPUBuffer | GPUBufferBinding | null>,
   workgroups: number | readonly [number, number],
 ): Dispatch {
   const entries: GPUBindGroupEntry[] = [];
   buffers.forEach((buffer, binding) => {
-    if (buffer) entries.push({ binding, resource: { buffer } });
+    if (!buffer) return;
+    entries.push({ binding, resource: "buffer" in buffer ? buffer : { buffer } });
   });
   const bindGroup = gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
   let wg: [number, number, number];

@@ -17,6 +17,7 @@ import { GpuError } from "../errors.ts";
 import { type Dispatch, makeDispatch } from "./command_batch.ts";
 import type { GpuContext } from "./device.ts";
 import type { GpuWeight } from "./gpu_weight.ts";
+import type { GpuInt4Weight } from "./int4_weight.ts";
 import { PipelineCache } from "./pipeline_cache.ts";
 import { createUniform, f32, u32 } from "./uniforms.ts";
 
@@ -63,6 +64,96 @@ export const MATMUL_KERNELS: readonly MatmulKernel[] = [
   },
 ];
 
+/** Bytes of the uniform binding the int4 GEMV reads x through (shaders/matmul_int4_ux.wgsl). */
+export const INT4_UNIFORM_X_BYTES = 65536;
+
+/** Entry points of the int4 matmul kernels (shaders/matmul_int4*.wgsl). */
+export type Int4Entry =
+  | "gemv_u4_ux"
+  | "gemv_u4"
+  | "gemv_u4_sg"
+  | "gemv_u4_wg"
+  | "gemm_u4_reg"
+  | "gemm_u4";
+
+/** One row of the int4 matmul kernel table. */
+export interface Int4Kernel {
+  /** Entry point. */
+  entry: Int4Entry;
+  /** Its file, shaders/<shader>.wgsl. */
+  shader: "matmul_int4" | "matmul_int4_ux" | "matmul_int4_sg";
+  /** The entry computing silu(gate) * up over a [gate; up] weight in one pass, if any. */
+  swiglu?: string;
+  /** Whether this row applies to T tokens of K features read from `x` on this adapter. */
+  when: (T: number, K: number, gpu: GpuContext, x: GPUBuffer) => boolean;
+  /** Workgroup counts for T tokens and N output rows. */
+  workgroups: (T: number, N: number) => number | [number, number];
+}
+
+/** Whether x (T rows of K floats) can be read through the 64 KiB uniform binding. */
+export function uniformInputFits(T: number, K: number, x: GPUBuffer): boolean {
+  return T * K * 4 <= INT4_UNIFORM_X_BYTES && (K % 4 === 0 || T === 1) &&
+    x.size >= INT4_UNIFORM_X_BYTES && (x.usage & GPUBufferUsage.UNIFORM) !== 0;
+}
+
+const perRow = (_T: number, N: number) => N;
+const perInvocation = (_T: number, N: number) => Math.ceil(N / WG);
+
+/**
+ * The int4 matmul kernel table: the first row whose `when` holds is used.
+ * CPU-backed adapters (lavapipe: every storage load a per-lane gather,
+ * barriers expensive) decode with one invocation per row reading x through
+ * a uniform binding (about 2x the storage form there) and prefill with the
+ * barrier-free 4x4 register tile; GPUs decode with a workgroup per row
+ * (subgroupAdd when the adapter has subgroups, a shared-memory tree
+ * otherwise) and prefill with the shared-memory tile.
+ */
+export const INT4_KERNELS: readonly Int4Kernel[] = [
+  {
+    entry: "gemv_u4_ux",
+    shader: "matmul_int4_ux",
+    swiglu: "gemv_u4_ux_swiglu",
+    when: (T, K, gpu, x) => T <= 4 && gpu.isSoftware && uniformInputFits(T, K, x),
+    workgroups: perInvocation,
+  },
+  {
+    entry: "gemv_u4",
+    shader: "matmul_int4",
+    swiglu: "gemv_u4_swiglu",
+    when: (T, _K, gpu) => T <= 4 && gpu.isSoftware,
+    workgroups: perInvocation,
+  },
+  {
+    entry: "gemm_u4_reg",
+    shader: "matmul_int4",
+    when: (_T, _K, gpu) => gpu.isSoftware,
+    workgroups: (T, N) => Math.ceil((Math.ceil(N / 4) * Math.ceil(T / 4)) / WG),
+  },
+  {
+    entry: "gemv_u4_sg",
+    shader: "matmul_int4_sg",
+    swiglu: "gemv_u4_sg_swiglu",
+    when: (T, _K, gpu) => T <= 4 && gpu.hasSubgroups,
+    workgroups: perRow,
+  },
+  {
+    entry: "gemv_u4_wg",
+    shader: "matmul_int4",
+    swiglu: "gemv_u4_wg_swiglu",
+    when: (T) => T <= 4,
+    workgroups: perRow,
+  },
+  {
+    entry: "gemm_u4",
+    shader: "matmul_int4",
+    when: () => true,
+    workgroups: (T, N) => [Math.ceil(N / (4 * GEMM_TS)), Math.ceil(T / (4 * GEMM_TS))],
+  },
+];
+
+/** Workgroup edge of gemm_u4 (override TS); its tile is 4 TS tokens x 4 TS rows. */
+const GEMM_TS = 16;
+
 /** One row of the attention kernel table. */
 export interface AttentionKernel {
   /** Shader file (shaders/<shader>.wgsl). */
@@ -104,6 +195,8 @@ export class WebGpuKernels {
   readonly #uniforms: GPUBuffer[] = [];
   /** Bound where a kernel declares an optional input that is absent (e.g. bias). */
   readonly #empty: GPUBuffer;
+  /** Bound to the unused split outputs of the int4 matmul (writable, so one each). */
+  readonly #sinks: [GPUBuffer, GPUBuffer];
 
   /** Creates a kernel set on `gpu`'s device. */
   constructor(gpu: GpuContext, pipelines: PipelineCache = new PipelineCache(gpu)) {
@@ -111,6 +204,10 @@ export class WebGpuKernels {
     this.#pipelines = pipelines;
     this.#empty = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
     this.#uniforms.push(this.#empty);
+    this.#sinks = [0, 1].map(() =>
+      gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE })
+    ) as [GPUBuffer, GPUBuffer];
+    this.#uniforms.push(...this.#sinks);
   }
 
   #uniform(fields: Parameters<typeof createUniform>[1]): GPUBuffer {
@@ -222,6 +319,131 @@ export class WebGpuKernels {
       [W.buffer, x, y, bias, params],
       kernel.workgroups(T, W.rows),
     );
+  }
+
+  #int4Kernel(W: GpuInt4Weight, x: GPUBuffer, T: number, entry?: Int4Entry): Int4Kernel {
+    const kernel = entry
+      ? INT4_KERNELS.find((k) => k.entry === entry)!
+      : INT4_KERNELS.find((k) => k.when(T, W.cols, this.#gpu, x))!;
+    if (kernel.shader === "matmul_int4_ux" && !uniformInputFits(T, W.cols, x)) {
+      throw new GpuError(
+        `${kernel.entry}: x of ${T} x ${W.cols} floats cannot be read through a ` +
+          `${INT4_UNIFORM_X_BYTES}-byte uniform binding (needs T*K*4 <= that, K % 4 == 0 ` +
+          `when T > 1, and a buffer of at least that size with UNIFORM usage)`,
+      );
+    }
+    if (kernel.shader === "matmul_int4_sg" && !this.#gpu.hasSubgroups) {
+      throw new GpuError(`${kernel.entry} needs the subgroups feature, which this device lacks`);
+    }
+    return kernel;
+  }
+
+  #int4Params(W: GpuInt4Weight, T: number, n1: number, n2: number): GPUBuffer {
+    return this.#uniform([
+      u32(T),
+      u32(W.cols),
+      u32(W.rows),
+      u32(W.groupSize),
+      u32(n1),
+      u32(n2),
+      u32(0),
+      u32(0),
+    ]);
+  }
+
+  #xBinding(kernel: Int4Kernel, x: GPUBuffer): GPUBuffer | GPUBufferBinding {
+    return kernel.shader === "matmul_int4_ux" ? { buffer: x, size: INT4_UNIFORM_X_BYTES } : x;
+  }
+
+  /**
+   * y = x · Wᵀ for an int4 weight (shaders/matmul_int4*.wgsl), T tokens; the
+   * kernel comes from {@link INT4_KERNELS} unless `entry` names one. A weight
+   * packed from several linears (fused q/k/v) writes part i to `outputs[i]`
+   * ([T, rows of part i] each); `bias` covers all rows; `accumulate` adds to
+   * the first output's previous contents.
+   */
+  async matmulInt4(
+    W: GpuInt4Weight,
+    x: GPUBuffer,
+    outputs: GPUBuffer | readonly GPUBuffer[],
+    T: number,
+    options: { bias?: GPUBuffer; accumulate?: boolean; entry?: Int4Entry } = {},
+  ): Promise<Dispatch> {
+    const outs = Array.isArray(outputs) ? outputs : [outputs as GPUBuffer];
+    if (outs.length !== W.parts.length || W.parts.length > 3) {
+      throw new GpuError(
+        `matmulInt4: ${outs.length} output(s) for a weight of ${W.parts.length} part(s) (1 to 3)`,
+      );
+    }
+    const kernel = this.#int4Kernel(W, x, T, options.entry);
+    const pipeline = await this.#pipelines.get({
+      shader: kernel.shader,
+      entry: kernel.entry,
+      constants: {
+        ...(kernel.entry === "gemm_u4" ? { TS: GEMM_TS } : { WG }),
+        HAS_BIAS: Boolean(options.bias),
+        ACCUMULATE: Boolean(options.accumulate),
+      },
+    });
+    const n1 = W.parts[0];
+    const n2 = n1 + (W.parts[1] ?? 0);
+    const params = this.#int4Params(W, T, n1, n2);
+    return makeDispatch(
+      this.#gpu,
+      pipeline,
+      [
+        W.codes,
+        this.#xBinding(kernel, x),
+        outs[0],
+        options.bias ?? this.#empty,
+        params,
+        W.sz,
+        outs[1] ?? this.#sinks[0],
+        outs[2] ?? this.#sinks[1],
+      ],
+      kernel.workgroups(T, W.rows),
+    );
+  }
+
+  /**
+   * The SwiGLU input of the FFN from an int4 weight packed as [gate; up]:
+   * gate[t, n] = silu(Wgate · x) * (Wup · x), up used as scratch. One fused
+   * dispatch where the chosen GEMV has a fused form (decode), else the
+   * two-output matmul then silu_mul.
+   */
+  async gateUpInt4(
+    W: GpuInt4Weight,
+    x: GPUBuffer,
+    gate: GPUBuffer,
+    up: GPUBuffer,
+    T: number,
+    options: { entry?: Int4Entry; fused?: boolean } = {},
+  ): Promise<Dispatch[]> {
+    if (W.parts.length !== 2 || W.parts[0] !== W.parts[1]) {
+      throw new GpuError(`gateUpInt4: the weight must be [gate; up] of equal parts`);
+    }
+    const hidden = W.parts[0];
+    const kernel = this.#int4Kernel(W, x, T, options.entry);
+    if (!kernel.swiglu || options.fused === false) {
+      return [
+        await this.matmulInt4(W, x, [gate, up], T, { entry: kernel.entry }),
+        await this.siluMul(gate, up, T * hidden),
+      ];
+    }
+    const pipeline = await this.#pipelines.get({
+      shader: kernel.shader,
+      entry: kernel.swiglu,
+      constants: { WG },
+    });
+    const params = this.#int4Params(W, T, hidden, W.rows);
+    return [
+      makeDispatch(
+        this.#gpu,
+        pipeline,
+        [W.codes, this.#xBinding(kernel, x), gate, null, params, W.sz],
+        kernel.workgroups(T, hidden),
+      ),
+    ];
   }
 
   /** RoPE on q (in place) and k (into the cache), v copied into the cache. */

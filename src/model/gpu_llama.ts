@@ -30,7 +30,8 @@ import { BufferPool } from "../gpu/buffer_pool.ts";
 import { CommandBatch, type Dispatch } from "../gpu/command_batch.ts";
 import type { GpuContext } from "../gpu/device.ts";
 import { type GpuWeight, uploadVector, uploadWeight } from "../gpu/gpu_weight.ts";
-import { type AttentionShape, WebGpuKernels } from "../gpu/kernels.ts";
+import { type GpuInt4Weight, int4Unsupported, packInt4, uploadInt4 } from "../gpu/int4_weight.ts";
+import { type AttentionShape, INT4_UNIFORM_X_BYTES, WebGpuKernels } from "../gpu/kernels.ts";
 import { readBuffer } from "../gpu/readback.ts";
 import type { WeightDType } from "../gpu/shader_source.ts";
 import type { LlamaConfig } from "./config.ts";
@@ -42,26 +43,54 @@ export interface GpuLlamaOptions {
   maxSeq?: number;
   /** Most tokens one forward call processes (default 256, the eval window). */
   maxBatch?: number;
-  /** Weight storage: "auto" keeps F16 files in f16 and F32/BF16 in f32. */
-  weightDType?: WeightDType | "auto";
+  /**
+   * Weight storage: "auto" keeps quantized (AWQ) linears 4-bit on the GPU
+   * where the int4 kernels read them (4-bit, groups of a multiple of 32 or
+   * per channel; others are dequantized to f16 with a warning), F16 files in
+   * f16 and F32/BF16 in f32. "int4" is "auto" but refuses, naming the tensor,
+   * a quantized linear it cannot keep as int4. "f16"/"f32" dequantize
+   * everything to that type.
+   */
+  weightDType?: WeightDType | "auto" | "int4";
+  /** Fuse q/k/v and gate/up (with SiLU) of int4 layers into one dispatch each (default true). */
+  fuseInt4?: boolean;
 }
+
+/** A linear weight on the GPU: float (f32/f16) or repacked int4. */
+type LinearWeight = GpuWeight | GpuInt4Weight;
 
 /** Which logits a forward pass produces. */
 export type LogitRows = "all" | "last" | "none";
 
 interface GpuLayer {
   attnNorm: GPUBuffer;
-  wq: GpuWeight;
-  wk: GpuWeight;
-  wv: GpuWeight;
-  wo: GpuWeight;
+  /** q/k/v as one int4 weight (then wq/wk/wv are absent), with its concatenated bias. */
+  qkv?: { w: GpuInt4Weight; bias?: GPUBuffer };
+  wq?: LinearWeight;
+  wk?: LinearWeight;
+  wv?: LinearWeight;
+  wo: LinearWeight;
   bq?: GPUBuffer;
   bk?: GPUBuffer;
   bv?: GPUBuffer;
   ffnNorm: GPUBuffer;
-  wGate: GpuWeight;
-  wUp: GpuWeight;
-  wDown: GpuWeight;
+  /** gate/up as one int4 weight [gate; up] (then wGate/wUp are absent). */
+  gateUp?: GpuInt4Weight;
+  wGate?: LinearWeight;
+  wUp?: LinearWeight;
+  wDown: LinearWeight;
+}
+
+/** How the weights of a model are held on the device. */
+export interface WeightResidency {
+  /** Bytes of all weights resident on the device. */
+  residentBytes: number;
+  /** Bytes the same weights would take with every linear in f16. */
+  f16Bytes: number;
+  /** Linears kept 4-bit. */
+  int4Linears: number;
+  /** Quantized linears that could not stay int4 and were dequantized, with the reason. */
+  dequantized: string[];
 }
 
 /** One layer's KV cache (per sequence, or [slots, maxSeq, kvDim] for a batch). */
@@ -100,6 +129,7 @@ interface SharedWeights {
   layers: GpuLayer[];
   act: Activations;
   weightBytes: number;
+  residency: WeightResidency;
 }
 
 interface Activations {
@@ -111,6 +141,18 @@ interface Activations {
   att: GPUBuffer;
   gate: GPUBuffer;
   up: GPUBuffer;
+}
+
+/** How #upload stores each tensor. */
+interface UploadPlan {
+  /** Float type of tensors not kept int4. */
+  dtype: (t: HostTensor) => WeightDType;
+  /** Keep quantized linears int4 where possible. */
+  int4: boolean;
+  /** Refuse quantized linears that cannot stay int4 instead of dequantizing them. */
+  strict: boolean;
+  /** Pack q/k/v and gate/up together. */
+  fuse: boolean;
 }
 
 /** Bytes of the decode state buffer: pos, nTok, step, done (u32 each). */
@@ -138,6 +180,8 @@ export class GpuLlama {
   readonly logitsBuffer: GPUBuffer;
   /** Bytes of weights resident on the device. */
   readonly weightBytes: number;
+  /** Resident weight bytes against f16, int4 linears and the ones dequantized. */
+  readonly residency: WeightResidency;
 
   /** This sequence's buffers (KV cache, tokens, context, state, logits). */
   #pool: BufferPool;
@@ -154,7 +198,7 @@ export class GpuLlama {
     config: LlamaConfig,
     maxSeq: number,
     maxBatch: number,
-    source: { weights: LlamaWeights; dtype: (t: HostTensor) => WeightDType } | {
+    source: { weights: LlamaWeights; plan: UploadPlan } | {
       parent: GpuLlama;
     },
   ) {
@@ -170,9 +214,10 @@ export class GpuLlama {
       this.#shared = source.parent.#shared;
     } else {
       this.kernels = new WebGpuKernels(gpu);
-      this.#shared = GpuLlama.#upload(gpu, source.weights, maxBatch, source.dtype);
+      this.#shared = GpuLlama.#upload(gpu, source.weights, maxBatch, source.plan);
     }
     this.weightBytes = this.#shared.weightBytes;
+    this.residency = this.#shared.residency;
     const pool = this.#pool = new BufferPool(gpu);
     this.#cache = Array.from({ length: c.numLayers }, (_, i) => ({
       kCache: pool.acquire(maxSeq * kvDim * 4, `model.layers.${i}.k_cache`),
@@ -188,35 +233,99 @@ export class GpuLlama {
     gpu: GpuContext,
     weights: LlamaWeights,
     maxBatch: number,
-    dtype: (t: HostTensor) => WeightDType,
+    plan: UploadPlan,
   ): SharedWeights {
     const c = weights.config;
     const pool = new BufferPool(gpu);
-    const up = (t: HostTensor, label: string) => uploadWeight(gpu, pool, t, dtype(t), label);
+    const notInt4 = new Map<string, string>(); // label -> why it was dequantized
+    let int4Linears = 0;
+    let int4Bytes = 0;
+    let int4F16Bytes = 0;
+    const up = (t: HostTensor, label: string) => uploadWeight(gpu, pool, t, plan.dtype(t), label);
+    /** Whether these tensors stay int4 (records why not for quantized ones). */
+    const int4 = (ts: HostTensor[], labels: string[]): boolean => {
+      if (!plan.int4) return false;
+      let ok = true;
+      ts.forEach((t, i) => {
+        if (!t.quantized) return (ok = false);
+        const why = int4Unsupported(t.quantized);
+        if (why) {
+          if (plan.strict) throw new GpuError(`${labels[i]}: cannot be kept as int4: ${why}`);
+          notInt4.set(labels[i], why);
+          ok = false;
+        }
+      });
+      return ok;
+    };
+    const upInt4 = (ts: HostTensor[], label: string): GpuInt4Weight => {
+      const w = uploadInt4(pool, packInt4(ts.map((t) => t.quantized!), label), label);
+      int4Linears += ts.length;
+      int4Bytes += w.bytes;
+      int4F16Bytes += w.f16Bytes;
+      return w;
+    };
+    const linear = (t: HostTensor, label: string): LinearWeight =>
+      int4([t], [label]) ? upInt4([t], label) : up(t, label);
     const embed = up(weights.embed, "model.embed_tokens.weight");
     const lmHead = weights.lmHead === weights.embed ? embed : up(weights.lmHead, "lm_head.weight");
     const norm = uploadVector(pool, weights.norm, "model.norm.weight");
     const kvDim = c.numKvHeads * c.headDim;
-    const layers = weights.layers.map((l, i) => {
+    const sameGroups = (ts: HostTensor[]) =>
+      ts.every((t) => t.quantized?.settings.groupSize === ts[0].quantized?.settings.groupSize);
+    const layers = weights.layers.map((l, i): GpuLayer => {
       const name = (s: string) => `model.layers.${i}.${s}`;
-      return {
+      const layer: GpuLayer = {
         attnNorm: uploadVector(pool, l.attnNorm, name("input_layernorm.weight")),
-        wq: up(l.wq, name("self_attn.q_proj.weight")),
-        wk: up(l.wk, name("self_attn.k_proj.weight")),
-        wv: up(l.wv, name("self_attn.v_proj.weight")),
-        wo: up(l.wo, name("self_attn.o_proj.weight")),
-        bq: l.bq && uploadVector(pool, l.bq, name("self_attn.q_proj.bias")),
-        bk: l.bk && uploadVector(pool, l.bk, name("self_attn.k_proj.bias")),
-        bv: l.bv && uploadVector(pool, l.bv, name("self_attn.v_proj.bias")),
+        wo: linear(l.wo, name("self_attn.o_proj.weight")),
         ffnNorm: uploadVector(pool, l.ffnNorm, name("post_attention_layernorm.weight")),
-        wGate: up(l.wGate, name("mlp.gate_proj.weight")),
-        wUp: up(l.wUp, name("mlp.up_proj.weight")),
-        wDown: up(l.wDown, name("mlp.down_proj.weight")),
+        wDown: linear(l.wDown, name("mlp.down_proj.weight")),
       };
+      const qkvNames = ["q_proj", "k_proj", "v_proj"].map((s) => name(`self_attn.${s}.weight`));
+      const qkv = [l.wq, l.wk, l.wv];
+      if (plan.fuse && int4(qkv, qkvNames) && sameGroups(qkv)) {
+        const bias = l.bq && l.bk && l.bv
+          ? uploadVector(pool, {
+            data: Float32Array.from([...l.bq.data, ...l.bk.data, ...l.bv.data]),
+            shape: [l.bq.data.length + 2 * kvDim],
+            dtype: "F32",
+          }, name("self_attn.qkv_proj.bias"))
+          : undefined;
+        layer.qkv = { w: upInt4(qkv, name("self_attn.qkv_proj (fused q/k/v)")), bias };
+      } else {
+        layer.wq = linear(l.wq, qkvNames[0]);
+        layer.wk = linear(l.wk, qkvNames[1]);
+        layer.wv = linear(l.wv, qkvNames[2]);
+        layer.bq = l.bq && uploadVector(pool, l.bq, name("self_attn.q_proj.bias"));
+        layer.bk = l.bk && uploadVector(pool, l.bk, name("self_attn.k_proj.bias"));
+        layer.bv = l.bv && uploadVector(pool, l.bv, name("self_attn.v_proj.bias"));
+      }
+      const guNames = [name("mlp.gate_proj.weight"), name("mlp.up_proj.weight")];
+      if (plan.fuse && int4([l.wGate, l.wUp], guNames) && sameGroups([l.wGate, l.wUp])) {
+        layer.gateUp = upInt4([l.wGate, l.wUp], name("mlp.gate_up_proj (fused gate/up)"));
+      } else {
+        layer.wGate = linear(l.wGate, guNames[0]);
+        layer.wUp = linear(l.wUp, guNames[1]);
+      }
+      return layer;
     });
     const weightBytes = pool.allocatedBytes;
+    const dequantized = [...notInt4].map(([label, why]) => `${label}: ${why}`);
+    if (dequantized.length) {
+      console.warn(
+        `awq-edge: ${dequantized.length} quantized linear(s) dequantized to f16 on the GPU ` +
+          `(not readable by the int4 kernels), e.g. ${dequantized[0]}`,
+      );
+    }
+    const residency: WeightResidency = {
+      residentBytes: weightBytes,
+      f16Bytes: weightBytes - int4Bytes + int4F16Bytes,
+      int4Linears,
+      dequantized,
+    };
     const qDim = c.numHeads * c.headDim;
-    const f = (n: number, label: string) => pool.acquire(maxBatch * n * 4, label);
+    // At least 64 KiB each: the int4 GEMV may bind an input as a 64 KiB uniform.
+    const f = (n: number, label: string) =>
+      pool.acquire(Math.max(maxBatch * n * 4, INT4_UNIFORM_X_BYTES), label);
     const act = {
       x: f(c.hiddenSize, "x"),
       xb: f(Math.max(c.hiddenSize, qDim), "xb"),
@@ -227,7 +336,7 @@ export class GpuLlama {
       gate: f(c.intermediateSize, "gate"),
       up: f(c.intermediateSize, "up"),
     };
-    return { pool, embed, lmHead, norm, layers, act, weightBytes };
+    return { pool, embed, lmHead, norm, layers, act, weightBytes, residency };
   }
 
   /** Uploads `weights` and allocates the KV cache and activations. */
@@ -249,9 +358,14 @@ export class GpuLlama {
       throw new GpuError(`A context of ${maxSeq} tokens does not fit; at most ${fits} fit`);
     }
     const choice = options.weightDType ?? "auto";
-    const dtype = (t: HostTensor): WeightDType =>
-      choice !== "auto" ? choice : t.dtype === "F16" ? "f16" : "f32";
-    const model = new GpuLlama(gpu, c, maxSeq, maxBatch, { weights, dtype });
+    const plan: UploadPlan = {
+      dtype: (t: HostTensor): WeightDType =>
+        choice === "f16" || choice === "f32" ? choice : t.dtype === "F16" ? "f16" : "f32",
+      int4: choice === "auto" || choice === "int4",
+      strict: choice === "int4",
+      fuse: options.fuseInt4 ?? true,
+    };
+    const model = new GpuLlama(gpu, c, maxSeq, maxBatch, { weights, plan });
     await model.forward(1, "last"); // compile the pipelines up front
     gpu.check();
     return model;
@@ -314,8 +428,15 @@ export class GpuLlama {
     const { x, xb, q, k: kb, v, att, gate, up } = this.#shared.act;
     const eps = c.rmsNormEps;
     const shape = this.shape;
-    const steps: Promise<Dispatch>[] = [];
-    const step = (d: Promise<Dispatch>) => steps.push(d);
+    const steps: Promise<Dispatch | Dispatch[]>[] = [];
+    const step = (d: Promise<Dispatch | Dispatch[]>) => steps.push(d);
+    const mm = (
+      W: LinearWeight,
+      xIn: GPUBuffer,
+      y: GPUBuffer,
+      n: number,
+      opts: { bias?: GPUBuffer; accumulate?: boolean } = {},
+    ) => W.dtype === "int4" ? k.matmulInt4(W, xIn, y, n, opts) : k.matmul(W, xIn, y, n, opts);
 
     const w = this.#shared;
     const tokens = io?.tokens ?? this.tokens;
@@ -325,9 +446,13 @@ export class GpuLlama {
       const { kCache, vCache } = io?.cache[i] ?? this.#cache[i];
       // attention block
       step(k.rmsnorm(x, L.attnNorm, xb, T, c.hiddenSize, eps));
-      step(k.matmul(L.wq, xb, q, T, { bias: L.bq }));
-      step(k.matmul(L.wk, xb, kb, T, { bias: L.bk }));
-      step(k.matmul(L.wv, xb, v, T, { bias: L.bv }));
+      if (L.qkv) {
+        step(k.matmulInt4(L.qkv.w, xb, [q, kb, v], T, { bias: L.qkv.bias }));
+      } else {
+        step(mm(L.wq!, xb, q, T, { bias: L.bq }));
+        step(mm(L.wk!, xb, kb, T, { bias: L.bk }));
+        step(mm(L.wv!, xb, v, T, { bias: L.bv }));
+      }
       if (io) {
         step(
           k.ropeStoreBatched(q, kb, v, kCache, vCache, io.states, io.rows, T, shape, c.ropeTheta),
@@ -337,20 +462,24 @@ export class GpuLlama {
         step(k.ropeStore(q, kb, v, kCache, vCache, this.state, T, shape, c.ropeTheta));
         step(k.attention(q, kCache, vCache, att, this.state, T, shape));
       }
-      step(k.matmul(L.wo, att, x, T, { accumulate: true })); // x += Wo · att
+      step(mm(L.wo, att, x, T, { accumulate: true })); // x += Wo · att
       // feed-forward block
       step(k.rmsnorm(x, L.ffnNorm, xb, T, c.hiddenSize, eps));
-      step(k.matmul(L.wGate, xb, gate, T));
-      step(k.matmul(L.wUp, xb, up, T));
-      step(k.siluMul(gate, up, T * c.intermediateSize));
-      step(k.matmul(L.wDown, gate, x, T, { accumulate: true })); // x += Wdown · (silu(g) * u)
+      if (L.gateUp) {
+        step(k.gateUpInt4(L.gateUp, xb, gate, up, T)); // gate = silu(Wg · xb) * (Wu · xb)
+      } else {
+        step(mm(L.wGate!, xb, gate, T));
+        step(mm(L.wUp!, xb, up, T));
+        step(k.siluMul(gate, up, T * c.intermediateSize));
+      }
+      step(mm(L.wDown, gate, x, T, { accumulate: true })); // x += Wdown · (silu(g) * u)
     }
     if (rows !== "none") {
       const n = rows === "all" ? T : 1;
       step(k.rmsnorm(x, w.norm, xb, n, c.hiddenSize, eps, T - n));
       step(k.matmul(w.lmHead, xb, logits, n));
     }
-    return await Promise.all(steps);
+    return (await Promise.all(steps)).flat();
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
- * Batched decoding for the server: {@link BatchRunner} keeps a
- * {@link DecodeBatch} of N KV slots and one loop that, per iteration,
+ * Batched decoding for the server: {@link BatchRunner} keeps N KV slots
+ * ({@link DecodeSlots}: a DecodeBatch on WebGPU, CPU caches on wasm) and one loop that, per iteration,
  * prefills newly arrived requests into free slots (each samples its first
  * token), then records `tokensPerTurn` decode steps for every active
  * request as ONE forward pass per step over all of them, submits
@@ -19,8 +19,9 @@
 
 import { RequestError } from "../errors.ts";
 import type { FinishReason, GenerateOptions } from "../engine/generator.ts";
+import { asInferenceModel } from "../engine/gpu_inference_model.ts";
+import type { DecodeSlots, InferenceModel } from "../engine/inference_model.ts";
 import { type ResolvedSampling, resolveSampling } from "../engine/sampling_options.ts";
-import { DecodeBatch } from "../model/decode_batch.ts";
 import type { GpuLlama } from "../model/gpu_llama.ts";
 import type { HfTokenizer } from "../tokenizer/hf_tokenizer.ts";
 import { StreamingDecoder } from "../tokenizer/streaming_decoder.ts";
@@ -49,7 +50,7 @@ interface Job {
 
 /** N KV slots over one model, decoded together one batched forward pass per step. */
 export class BatchRunner {
-  readonly #batch: DecodeBatch;
+  readonly #batch: DecodeSlots;
   readonly #tokenizer: HfTokenizer;
   readonly #eos: Set<number>;
   readonly #free: number[];
@@ -60,7 +61,7 @@ export class BatchRunner {
   /** Decode steps per iteration (per submit and readback). */
   tokensPerTurn: number;
 
-  private constructor(batch: DecodeBatch, tokenizer: HfTokenizer, tokensPerTurn: number) {
+  private constructor(batch: DecodeSlots, tokenizer: HfTokenizer, tokensPerTurn: number) {
     this.#batch = batch;
     this.#tokenizer = tokenizer;
     this.#eos = new Set(tokenizer.eosIds);
@@ -68,15 +69,15 @@ export class BatchRunner {
     this.tokensPerTurn = tokensPerTurn;
   }
 
-  /** Creates `n` KV slots on `model`'s weights. */
+  /** Creates `n` KV slots on `model`'s weights (either backend). */
   static async create(
-    model: GpuLlama,
+    model: InferenceModel | GpuLlama,
     tokenizer: HfTokenizer,
     n: number,
     tokensPerTurn = 8,
   ): Promise<BatchRunner> {
     const steps = Math.max(1, Math.min(tokensPerTurn, 64));
-    const batch = await DecodeBatch.create(model, n, steps);
+    const batch = await asInferenceModel(model).createDecodeSlots(n, steps);
     return new BatchRunner(batch, tokenizer, steps);
   }
 

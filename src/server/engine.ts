@@ -62,6 +62,12 @@ export interface EngineInfo {
   contextLength: number;
   /** How many sequences decode at once. */
   slots: number;
+  /** The backend running the model ("webgpu" or "wasm"), when known. */
+  backend?: string;
+  /** Why that backend was chosen. */
+  backendReason?: string;
+  /** What runs it (adapter or CPU kernels). */
+  device?: string;
   /** tokenizer_config.json's chat_template, when the model has one. */
   chatTemplate?: string;
   /** BOS token text ("" when none). */

@@ -1,8 +1,8 @@
 /**
- * The engine Worker: loads the model onto the GPU and serves generate /
- * cancel messages with a {@link BatchRunner} (batched decode over KV slots),
- * so GPU work and readbacks never block the HTTP event loop. Spawned by
- * {@link WorkerEngine}.
+ * The engine Worker: loads the model on the chosen backend (WebGPU or the
+ * WebAssembly CPU backend) and serves generate / cancel messages with a
+ * {@link BatchRunner} (batched decode over KV slots), so model work and
+ * readbacks never block the HTTP event loop. Spawned by {@link WorkerEngine}.
  *
  * @module
  */
@@ -10,15 +10,14 @@
 /// <reference lib="deno.worker" />
 
 import { AwqEdgeError, RequestError } from "../errors.ts";
-import { acquireGpu, type GpuContext } from "../gpu/device.ts";
-import { GpuLlama } from "../model/gpu_llama.ts";
+import type { InferenceModel } from "../engine/inference_model.ts";
+import { openInferenceModel } from "../engine/open_inference_model.ts";
 import { loadModel } from "../model/load_model.ts";
 import { BatchRunner } from "./batch_runner.ts";
 import type { FromWorker, ToWorker, WorkerLoadOptions } from "./worker_protocol.ts";
 
 let runner: BatchRunner | undefined;
-let model: GpuLlama | undefined;
-let gpu: GpuContext | undefined;
+let model: InferenceModel | undefined;
 
 function post(m: FromWorker): void {
   self.postMessage(m);
@@ -26,14 +25,24 @@ function post(m: FromWorker): void {
 
 async function load(o: WorkerLoadOptions): Promise<void> {
   const { weights, tokenizer } = await loadModel(o.model, o.tokenizer);
-  gpu = await acquireGpu();
-  model = await GpuLlama.load(gpu, weights, { maxSeq: o.context, weightDType: o.dtype ?? "auto" });
+  const opened = await openInferenceModel(weights, {
+    backend: o.backend ?? "auto",
+    context: o.context,
+    dtype: o.dtype ?? "auto",
+    threads: o.threads,
+    activations: o.activations,
+    kernels: o.kernels,
+  });
+  model = opened.model;
   runner = await BatchRunner.create(model, tokenizer, o.slots, o.tokensPerTurn);
   post({
     type: "ready",
     contextLength: model.maxSeq,
     slots: runner.size,
-    adapter: gpu.adapterDescription,
+    adapter: model.description,
+    backend: opened.decision.backend,
+    reason: opened.decision.reason,
+    notes: opened.notes,
   });
 }
 
@@ -64,7 +73,7 @@ async function close(): Promise<void> {
     r.destroy();
   }
   model?.destroy();
-  gpu?.destroy();
+  model = undefined;
   post({ type: "closed" });
 }
 

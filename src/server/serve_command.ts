@@ -15,6 +15,7 @@
 
 import { RequestError } from "../errors.ts";
 import { numberOption, parseCommandArgs, requiredString } from "../cli/args.ts";
+import { BACKEND_OPTIONS, BACKEND_USAGE, parseBackendOptions } from "../cli/backend_options.ts";
 import { type AppOptions, createApp } from "./app.ts";
 import { WorkerEngine, type WorkerEngineOptions } from "./worker_engine.ts";
 
@@ -39,7 +40,8 @@ options:
   --context N           KV cache length per slot (default: the model's, <= 2048)
   --tokens-per-turn N   decode steps per slot turn (default 8)
   --timeout SECONDS     per-request time limit (default 300)
-  --max-body BYTES      request body limit, larger is 413 (default 1048576)`;
+  --max-body BYTES      request body limit, larger is 413 (default 1048576)
+${BACKEND_USAGE}`;
 
 /** Everything needed to start a server. */
 export interface ServerOptions extends WorkerEngineOptions, AppOptions {
@@ -79,6 +81,7 @@ export function parseServeArgs(args: string[]): ServerOptions {
     "tokens-per-turn": { type: "string" },
     timeout: { type: "string" },
     "max-body": { type: "string" },
+    ...BACKEND_OPTIONS,
   });
   const int = (name: string, fallback: number | undefined, min: number) => {
     const v = numberOption(values, name, fallback);
@@ -98,6 +101,7 @@ export function parseServeArgs(args: string[]): ServerOptions {
   const timeout = numberOption(values, "timeout", 300);
   if (!(timeout > 0)) throw new RequestError(`--timeout must be > 0 (got ${timeout})`);
   return {
+    ...parseBackendOptions(values),
     model: requiredString(values, "model"),
     tokenizer: values.tokenizer as string | undefined,
     modelId: values["model-id"] as string | undefined,
@@ -138,6 +142,7 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
   engine.ready.then(
     () => {
       const i = engine.info!;
+      log(`backend ${i.backend} (${i.backendReason}) on ${i.device}`);
       log(
         `model "${i.modelId}" ready: context ${i.contextLength}, ${i.slots} slots, ` +
           `${((performance.now() - t0) / 1000).toFixed(2)} s`,

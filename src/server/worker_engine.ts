@@ -46,6 +46,14 @@ export interface WorkerEngineOptions {
   maxQueue?: number;
   /** Decode steps per slot turn (default 8). */
   tokensPerTurn?: number;
+  /** Backend: "webgpu", "wasm" or "auto" (default). */
+  backend?: "webgpu" | "wasm" | "auto";
+  /** wasm: worker threads (default: the number of CPUs). */
+  threads?: number;
+  /** wasm: int4 matmul activations, "int8" (default) or "f32" (exact). */
+  activations?: "int8" | "f32";
+  /** wasm: "wasm" kernels (default) or "typescript". */
+  kernels?: "wasm" | "typescript";
 }
 
 interface Job {
@@ -127,6 +135,10 @@ export class WorkerEngine implements InferenceEngine {
         dtype: options.dtype,
         slots,
         tokensPerTurn: options.tokensPerTurn ?? 8,
+        backend: options.backend,
+        threads: options.threads,
+        activations: options.activations,
+        kernels: options.kernels,
       },
     });
     const modelId = options.modelId ?? basename(options.model.replace(/\/+$/, ""));
@@ -142,6 +154,9 @@ export class WorkerEngine implements InferenceEngine {
         modelId,
         contextLength: r.contextLength,
         slots: r.slots,
+        backend: r.backend,
+        backendReason: r.reason,
+        device: r.adapter + r.notes.map((n) => `; ${n}`).join(""),
         chatTemplate: typeof cfg.chat_template === "string" ? cfg.chat_template : undefined,
         bosToken: tokenText(cfg.bos_token) ||
           (tokenizer.bosId >= 0 ? tokenizer.idToToken(tokenizer.bosId) ?? "" : ""),

@@ -21,6 +21,14 @@ export interface WorkerLoadOptions {
   slots: number;
   /** Decode steps per slot turn. */
   tokensPerTurn: number;
+  /** Backend: webgpu, wasm or auto. */
+  backend?: "webgpu" | "wasm" | "auto";
+  /** wasm: threads. */
+  threads?: number;
+  /** wasm: int4 matmul activations. */
+  activations?: "int8" | "f32";
+  /** wasm: which kernels. */
+  kernels?: "wasm" | "typescript";
 }
 
 /** Main thread → worker. */
@@ -37,7 +45,15 @@ export type ToWorker =
 
 /** Worker → main thread. */
 export type FromWorker =
-  | { type: "ready"; contextLength: number; slots: number; adapter: string }
+  | {
+    type: "ready";
+    contextLength: number;
+    slots: number;
+    adapter: string;
+    backend: "webgpu" | "wasm";
+    reason: string;
+    notes: string[];
+  }
   | { type: "chunk"; id: number; text: string; tokenIds: number[] }
   | { type: "done"; id: number; result: SlotResult }
   | { type: "error"; id: number; message: string; requestError: boolean }

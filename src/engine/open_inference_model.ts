@@ -1,0 +1,115 @@
+/**
+ * Opens loaded weights on a backend: chooses it (`auto`, `webgpu`, `wasm`;
+ * see backend.ts), then uploads to WebGPU (`GpuLlama`) or places the weights
+ * in the CPU kernels' memory (`CpuLlama`). Returns the model as an
+ * {@link InferenceModel} with the decision and its reason.
+ *
+ * @example
+ * ```ts ignore
+ * const { model, decision } = await openInferenceModel(weights, { backend: "auto" });
+ * console.error(`backend ${decision.backend} (${decision.reason}) on ${model.description}`);
+ * model.destroy();
+ * ```
+ * @module
+ */
+
+import { CpuInferenceModel } from "../cpu/cpu_inference_model.ts";
+import type { ActivationMode } from "../cpu/cpu_kernels.ts";
+import type { CpuKernelKind } from "../cpu/open_cpu_kernels.ts";
+import { acquireGpu, type GpuContext } from "../gpu/device.ts";
+import type { WeightDType } from "../gpu/shader_source.ts";
+import { GpuLlama } from "../model/gpu_llama.ts";
+import type { HostTensor, LlamaWeights } from "../model/weights.ts";
+import { type BackendChoice, type BackendDecision, chooseBackend } from "./backend.ts";
+import { GpuInferenceModel } from "./gpu_inference_model.ts";
+import type { InferenceModel } from "./inference_model.ts";
+
+/** How to place a model. */
+export interface OpenInferenceOptions {
+  /** Which backend (default "auto"). */
+  backend?: BackendChoice;
+  /** KV cache length (default: the model's context, at most 2048). */
+  context?: number;
+  /** Weight storage: "auto" keeps what the checkpoint holds (int4 stays int4 on the CPU). */
+  dtype?: WeightDType | "auto";
+  /** CPU threads (default navigator.hardwareConcurrency). */
+  threads?: number;
+  /** CPU: activations of int4 matmuls (default "int8"; "f32" is exact). */
+  activations?: ActivationMode;
+  /** CPU: which kernels (default "wasm"). */
+  kernels?: CpuKernelKind;
+  /** WebGPU: use this device (not destroyed with the model); implies webgpu under auto. */
+  gpu?: GpuContext;
+}
+
+/** An opened model and how its backend was chosen. */
+export interface OpenedInferenceModel {
+  /** The model. */
+  model: InferenceModel;
+  /** The backend and why. */
+  decision: BackendDecision;
+  /** Fallbacks taken on the way (e.g. no SIMD, single thread). */
+  notes: string[];
+}
+
+/**
+ * `weights` with every linear stored as `dtype` ("f16"/"f32", quantized
+ * linears dequantized); unchanged for "auto".
+ */
+export function withWeightDType(weights: LlamaWeights, dtype: WeightDType | "auto"): LlamaWeights {
+  if (dtype === "auto") return weights;
+  const d = dtype === "f16" ? "F16" as const : "F32" as const;
+  const as = (t: HostTensor): HostTensor => ({ data: t.data, shape: t.shape, dtype: d });
+  const embed = as(weights.embed);
+  return {
+    config: weights.config,
+    embed,
+    norm: weights.norm,
+    lmHead: weights.lmHead === weights.embed ? embed : as(weights.lmHead),
+    layers: weights.layers.map((l) => ({
+      ...l,
+      wq: as(l.wq),
+      wk: as(l.wk),
+      wv: as(l.wv),
+      wo: as(l.wo),
+      wGate: as(l.wGate),
+      wUp: as(l.wUp),
+      wDown: as(l.wDown),
+    })),
+  };
+}
+
+/** Chooses the backend and opens `weights` on it. */
+export async function openInferenceModel(
+  weights: LlamaWeights,
+  options: OpenInferenceOptions = {},
+): Promise<OpenedInferenceModel> {
+  const choice = options.backend ?? "auto";
+  const decision = options.gpu && choice === "auto"
+    ? { backend: "webgpu" as const, reason: "a WebGPU device was given" }
+    : await chooseBackend(choice);
+  if (decision.backend === "wasm") {
+    const model = await CpuInferenceModel.load(withWeightDType(weights, options.dtype ?? "auto"), {
+      maxSeq: options.context,
+      threads: options.threads,
+      activations: options.activations,
+      kind: options.kernels,
+    });
+    return { model, decision, notes: model.notes };
+  }
+  const gpu = options.gpu ?? await acquireGpu();
+  try {
+    const llama = await GpuLlama.load(gpu, weights, {
+      maxSeq: options.context,
+      weightDType: options.dtype ?? "auto",
+    });
+    const model = new GpuInferenceModel(llama, {
+      owns: true,
+      onDestroy: options.gpu ? undefined : () => gpu.destroy(),
+    });
+    return { model, decision, notes: [] };
+  } catch (e) {
+    if (!options.gpu) gpu.destroy();
+    throw e;
+  }
+}

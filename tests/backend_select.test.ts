@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import { type AdapterProbe, chooseBackend, parseBackend } from "../src/engine/backend.ts";
+import { RequestError } from "../src/errors.ts";
+import { assertCliError, runCli, sharedPresent, STORIES } from "./support/cli_run.ts";
+
+const probe = (p: AdapterProbe) => () => Promise.resolve(p);
+
+Deno.test("chooseBackend(auto) takes WebGPU on a hardware adapter", async () => {
+  const d = await chooseBackend("auto", probe({ kind: "hardware", detail: "NVIDIA L4" }));
+  assert.deepEqual(d, { backend: "webgpu", reason: "WebGPU adapter NVIDIA L4 is a hardware GPU" });
+});
+
+Deno.test("chooseBackend(auto) takes wasm on a software rasterizer and says so", async () => {
+  const d = await chooseBackend(
+    "auto",
+    probe({ kind: "software", detail: "llvmpipe (LLVM 15.0.6, 256 bits)" }),
+  );
+  assert.equal(d.backend, "wasm");
+  assert.equal(
+    d.reason,
+    "WebGPU adapter is llvmpipe (LLVM 15.0.6, 256 bits), a software rasterizer",
+  );
+  const f = await chooseBackend("auto", probe({ kind: "software", detail: "X", fallback: true }));
+  assert.deepEqual(f, { backend: "wasm", reason: "WebGPU adapter X is a fallback adapter" });
+});
+
+Deno.test("chooseBackend(auto) takes wasm without an adapter; explicit choices are kept", async () => {
+  const none = await chooseBackend(
+    "auto",
+    probe({ kind: "none", detail: "no WebGPU adapter was found" }),
+  );
+  assert.deepEqual(none, { backend: "wasm", reason: "no WebGPU adapter was found" });
+  const hw = probe({ kind: "hardware", detail: "GPU" });
+  assert.deepEqual(await chooseBackend("wasm", hw), { backend: "wasm", reason: "--backend wasm" });
+  assert.equal((await chooseBackend("webgpu", hw)).backend, "webgpu");
+});
+
+Deno.test("parseBackend() accepts webgpu, wasm, auto and rejects the rest", () => {
+  assert.equal(parseBackend(undefined), "auto");
+  for (const b of ["webgpu", "wasm", "auto"]) assert.equal(parseBackend(b), b);
+  assert.throws(
+    () => parseBackend("cuda"),
+    (e: unknown) =>
+      e instanceof RequestError &&
+      /--backend must be webgpu, wasm or auto \(got "cuda"\)/.test(e.message),
+  );
+});
+
+Deno.test({
+  name:
+    "cli: --backend auto prints the backend and its reason first; bad values are one error line",
+  ignore: !sharedPresent,
+  async fn() {
+    const r = await runCli([
+      ...["generate", "--model", STORIES, "--prompt", "Once", "--max-tokens", "2", "--json"],
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderrLines[0], /^backend (webgpu|wasm) \(.+\)$/);
+    assertCliError(
+      await runCli(["generate", "--model", STORIES, "--prompt", "x", "--backend", "cuda"]),
+      "--backend must be webgpu, wasm or auto",
+    );
+    assertCliError(
+      await runCli(["eval", "--model", STORIES, "--text", "x", "--threads", "0"]),
+      "--threads must be an integer in 1..256",
+    );
+    assertCliError(
+      await runCli(["generate", "--model", STORIES, "--prompt", "x", "--activations", "int4"]),
+      "--activations must be int8 or f32",
+    );
+  },
+});

@@ -1,0 +1,287 @@
+// shaders/matmul_int4*.wgsl (every int4 entry point, the fused gate/up with
+// SiLU and the split outputs of a fused q/k/v) against the TypeScript
+// reference: dequantizePacked (what the repacked weight stands for, checked
+// against the loader's dequantizeLinear) then reference_ops.matmul.
+// Tolerance: |gpu - ref| <= 1e-5 + 1e-4·|ref| (f32 accumulation over K <= 300
+// terms of O(1) values in a different order).
+
+import assert from "node:assert/strict";
+import { GpuError } from "../src/errors.ts";
+import { roundToF16 } from "../src/formats/half.ts";
+import { dequantizePacked, int4Unsupported, packInt4, uploadInt4 } from "../src/gpu/int4_weight.ts";
+import {
+  INT4_KERNELS,
+  INT4_UNIFORM_X_BYTES,
+  type Int4Entry,
+  uniformInputFits,
+} from "../src/gpu/kernels.ts";
+import { matmul, siluMul } from "../src/model/reference_ops.ts";
+import { dequantizeLinear } from "../src/quant/quantizer.ts";
+import type { QuantizedLinear } from "../src/quant/types.ts";
+import {
+  assertClose,
+  type KernelHarness,
+  mulberry32,
+  randomFloats,
+  withKernels,
+} from "./support/seeded.ts";
+
+const TOL = { abs: 1e-5, rel: 1e-4 };
+
+/** [T, K, N, groupSize]: one row, one group, short last group, K < 8, K not a multiple of 32. */
+const SHAPES: [number, number, number, number][] = [
+  [1, 32, 1, 32],
+  [1, 100, 65, 32],
+  [1, 7, 3, 0],
+  [3, 96, 67, 0],
+  [5, 172, 65, 64],
+  [5, 256, 130, 128],
+  [67, 172, 65, 64],
+  [67, 40, 3, 32],
+];
+
+/** A random 4-bit linear with f16-exact scales (some groups with zero scale or extreme codes). */
+function randomQl(rng: () => number, N: number, K: number, groupSize: number): QuantizedLinear {
+  const nGroups = groupSize === 0 ? 1 : Math.ceil(K / groupSize);
+  const q = Uint8Array.from({ length: N * K }, () => Math.floor(rng() * 16));
+  const scales = Float32Array.from({ length: N * nGroups }, () => roundToF16(0.01 + rng() * 0.2));
+  const zeros = Uint8Array.from({ length: N * nGroups }, () => Math.floor(rng() * 16));
+  if (scales.length > 2) {
+    scales[1] = 0; // a zero scale
+    zeros[2] = 0; // codes up to 15 above the zero
+    q.fill(15, 0, Math.min(K, q.length));
+  }
+  return {
+    outFeatures: N,
+    inFeatures: K,
+    settings: { bits: 4, groupSize, zeroPoint: true },
+    q,
+    scales,
+    zeros,
+  };
+}
+
+/** x in a buffer the uniform-input entry can bind (>= 64 KiB). */
+function xBuffer(h: KernelHarness, x: Float32Array): GPUBuffer {
+  const padded = new Float32Array(Math.max(x.length, INT4_UNIFORM_X_BYTES / 4));
+  padded.set(x);
+  return h.f32(padded);
+}
+
+function entriesHere(h: KernelHarness): Int4Entry[] {
+  return INT4_KERNELS.filter((k) => k.shader !== "matmul_int4_sg" || h.gpu.hasSubgroups)
+    .map((k) => k.entry);
+}
+
+function usable(entry: Int4Entry, T: number, K: number, x: GPUBuffer): boolean {
+  return entry !== "gemv_u4_ux" || uniformInputFits(T, K, x);
+}
+
+interface Case {
+  T: number;
+  K: number;
+  N: number;
+  G: number;
+  bias?: boolean;
+  accumulate?: boolean;
+}
+
+async function runCase(
+  h: KernelHarness,
+  entry: Int4Entry,
+  c: Case,
+  seed: number,
+): Promise<boolean> {
+  const rng = mulberry32(seed);
+  const ql = randomQl(rng, c.N, c.K, c.G);
+  const packed = packInt4([ql], "W");
+  const w = dequantizePacked(packed);
+  const x = randomFloats(rng, c.T * c.K);
+  const xb = xBuffer(h, x);
+  if (!usable(entry, c.T, c.K, xb)) return false;
+  const bias = c.bias ? randomFloats(rng, c.N, -2, 2) : undefined;
+  const y0 = c.accumulate ? randomFloats(rng, c.T * c.N, -3, 3) : new Float32Array(c.T * c.N);
+  const expected = matmul(x, w, c.K, bias);
+  if (c.accumulate) { for (let i = 0; i < expected.length; i++) expected[i] += y0[i]; }
+  const sentinel = 12345.5;
+  const yInit = new Float32Array(c.T * c.N + 5).fill(sentinel);
+  yInit.set(y0);
+  const y = h.f32(yInit);
+  const W = uploadInt4(h.pool, packed, "W");
+  h.run(
+    await h.kernels.matmulInt4(W, xb, y, c.T, {
+      entry,
+      bias: bias && h.f32(bias),
+      accumulate: c.accumulate,
+    }),
+  );
+  const out = await h.readF32(y, yInit.length);
+  const what = `${entry} T=${c.T} K=${c.K} N=${c.N} g${c.G}` +
+    `${c.bias ? " +bias" : ""}${c.accumulate ? " +accumulate" : ""}`;
+  assertClose(out.subarray(0, c.T * c.N), expected, TOL, what);
+  assertClose(
+    out.subarray(c.T * c.N),
+    new Float32Array(5).fill(sentinel),
+    { abs: 0, rel: 0 },
+    `${what} tail`,
+  );
+  return true;
+}
+
+Deno.test("int4 repack: dequantizePacked equals the loader's dequantizeLinear (groups 32/64/128, per channel, short last group)", () => {
+  const rng = mulberry32(3);
+  for (const [K, G] of [[32, 32], [172, 64], [300, 128], [7, 0], [100, 0], [256, 32]]) {
+    const ql = randomQl(rng, 5, K, G);
+    const p = packInt4([ql], "W");
+    assert.equal(p.codes.length, 5 * Math.ceil(K / 32) * 4);
+    assert.deepEqual(dequantizePacked(p), dequantizeLinear(ql), `K=${K} g${G}`);
+  }
+});
+
+Deno.test("int4 repack: several linears pack as one weight whose rows are theirs in order", () => {
+  const rng = mulberry32(4);
+  const a = randomQl(rng, 3, 64, 32);
+  const b = randomQl(rng, 2, 64, 32);
+  const p = packInt4([a, b], "qkv");
+  assert.deepEqual(p.parts, [3, 2]);
+  const w = dequantizePacked(p);
+  assert.deepEqual(w.subarray(0, 3 * 64), dequantizeLinear(a));
+  assert.deepEqual(w.subarray(3 * 64), dequantizeLinear(b));
+});
+
+Deno.test("int4 repack rejects 3/8-bit, odd group sizes and inconsistent arrays, naming the tensor", () => {
+  const ql = randomQl(mulberry32(5), 2, 64, 32);
+  assert.match(int4Unsupported({ ...ql, settings: { ...ql.settings, bits: 8 } })!, /8-bit/);
+  assert.match(int4Unsupported({ ...ql, settings: { ...ql.settings, bits: 3 } })!, /3-bit/);
+  assert.match(
+    int4Unsupported({ ...ql, settings: { ...ql.settings, groupSize: 16 } })!,
+    /group size 16/,
+  );
+  assert.equal(int4Unsupported(ql), undefined);
+  assert.throws(
+    () =>
+      packInt4([{ ...ql, settings: { ...ql.settings, bits: 3 } }], "model.layers.0.mlp.up_proj"),
+    (e: Error) => e instanceof GpuError && /model\.layers\.0\.mlp\.up_proj.*3-bit/.test(e.message),
+  );
+  assert.throws(
+    () => packInt4([{ ...ql, scales: ql.scales.subarray(1) }], "model.layers.1.self_attn.q_proj"),
+    /model\.layers\.1\.self_attn\.q_proj: inconsistent quantized tensor: scales have 3 values, expected 2 x 2/,
+  );
+  assert.throws(
+    () => packInt4([ql, randomQl(mulberry32(6), 2, 32, 32)], "qkv"),
+    /qkv: parts packed together need the same input size/,
+  );
+});
+
+for (const kernel of INT4_KERNELS) {
+  const entry = kernel.entry;
+  Deno.test(`int4 ${entry} matches the reference on awkward shapes and edge values`, () =>
+    withKernels(async (h) => {
+      if (!entriesHere(h).includes(entry)) return; // subgroups absent on this adapter
+      let seed = 100;
+      let ran = 0;
+      for (const [T, K, N, G] of SHAPES) {
+        if (await runCase(h, entry, { T, K, N, G }, seed++)) ran++;
+      }
+      assert.ok(ran >= 4, `${entry} ran on ${ran} shapes`);
+    }));
+
+  Deno.test(`int4 ${entry} adds the bias and accumulates into y`, () =>
+    withKernels(async (h) => {
+      if (!entriesHere(h).includes(entry)) return;
+      await runCase(h, entry, { T: 3, K: 96, N: 65, G: 32, bias: true }, 201);
+      await runCase(h, entry, { T: 5, K: 172, N: 9, G: 64, accumulate: true }, 202);
+      await runCase(h, entry, { T: 1, K: 64, N: 33, G: 0, bias: true, accumulate: true }, 203);
+    }));
+}
+
+Deno.test("int4 kernel table: lavapipe decode reads x through the uniform binding, prefill the register tile", () =>
+  withKernels((h) => {
+    const big = xBuffer(h, new Float32Array(8));
+    const small = h.f32(new Float32Array(64));
+    const pick = (T: number, K: number, x: GPUBuffer) =>
+      INT4_KERNELS.find((k) => k.when(T, K, h.gpu, x))!.entry;
+    if (h.gpu.isSoftware) {
+      assert.equal(pick(1, 4096, big), "gemv_u4_ux");
+      assert.equal(pick(1, 11008, big), "gemv_u4_ux");
+      assert.equal(pick(1, 4096, small), "gemv_u4");
+      assert.equal(pick(1, 20000, big), "gemv_u4"); // 80 KB of x: over the uniform binding
+      assert.equal(pick(67, 4096, big), "gemm_u4_reg");
+    } else {
+      assert.equal(pick(1, 4096, big), h.gpu.hasSubgroups ? "gemv_u4_sg" : "gemv_u4_wg");
+      assert.equal(pick(67, 4096, big), "gemm_u4");
+    }
+    return Promise.resolve();
+  }));
+
+Deno.test("int4 gemv_u4_ux refuses an input that does not fit the uniform binding", () =>
+  withKernels(async (h) => {
+    const W = uploadInt4(h.pool, packInt4([randomQl(mulberry32(7), 2, 64, 32)], "W"), "W");
+    const y = h.pool.acquire(64, "y");
+    await assert.rejects(
+      () => h.kernels.matmulInt4(W, h.f32(new Float32Array(64)), y, 1, { entry: "gemv_u4_ux" }),
+      /uniform binding/,
+    );
+  }));
+
+Deno.test("int4 fused q/k/v writes each part to its own output", () =>
+  withKernels(async (h) => {
+    const rng = mulberry32(8);
+    const K = 96;
+    const parts = [randomQl(rng, 16, K, 32), randomQl(rng, 8, K, 32), randomQl(rng, 8, K, 32)];
+    const packed = packInt4(parts, "qkv");
+    const W = uploadInt4(h.pool, packed, "qkv");
+    const bias = randomFloats(rng, 32, -1, 1);
+    for (const entry of entriesHere(h)) {
+      for (const T of [1, 5]) {
+        const x = randomFloats(rng, T * K);
+        const xb = xBuffer(h, x);
+        if (!usable(entry, T, K, xb)) continue;
+        const outs = parts.map((p) => h.f32(new Float32Array(T * p.outFeatures)));
+        h.run(await h.kernels.matmulInt4(W, xb, outs, T, { entry, bias: h.f32(bias) }));
+        let b0 = 0;
+        for (const [i, p] of parts.entries()) {
+          const expected = matmul(x, dequantizeLinear(p), K, bias.subarray(b0, b0 + p.outFeatures));
+          b0 += p.outFeatures;
+          assertClose(
+            await h.readF32(outs[i], expected.length),
+            expected,
+            TOL,
+            `${entry} T=${T} part ${i}`,
+          );
+        }
+      }
+    }
+  }));
+
+Deno.test("int4 fused gate/up with SiLU equals silu(gate) * up, fused and unfused", () =>
+  withKernels(async (h) => {
+    const rng = mulberry32(9);
+    for (const [K, hidden, G] of [[64, 65, 32], [172, 9, 0]]) {
+      const gate = randomQl(rng, hidden, K, G);
+      const upQl = randomQl(rng, hidden, K, G);
+      const W = uploadInt4(h.pool, packInt4([gate, upQl], "gate_up"), "gate_up");
+      for (const entry of entriesHere(h)) {
+        for (const T of [1, 3, 67]) {
+          const x = randomFloats(rng, T * K);
+          const xb = xBuffer(h, x);
+          if (!usable(entry, T, K, xb)) continue;
+          for (const fused of [true, false]) {
+            const g = h.f32(new Float32Array(T * hidden));
+            const u = h.f32(new Float32Array(T * hidden));
+            h.run(...await h.kernels.gateUpInt4(W, xb, g, u, T, { entry, fused }));
+            const expected = siluMul(
+              matmul(x, dequantizeLinear(gate), K),
+              matmul(x, dequantizeLinear(upQl), K),
+            );
+            assertClose(
+              await h.readF32(g, T * hidden),
+              expected,
+              TOL,
+              `${entry} K=${K} T=${T}${fused ? " fused" : ""}`,
+            );
+          }
+        }
+      }
+    }
+  }));
