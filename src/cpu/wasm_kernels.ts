@@ -433,7 +433,7 @@ export class WasmKernels implements CpuKernels {
     for (;;) {
       const done = Atomics.load(ctrl, CTRL_DONE);
       if (done >= total) return;
-      if (++spins > 4096) Atomics.wait(ctrl, CTRL_DONE, done, 1);
+      if (++spins > 4096) Atomics.wait(ctrl, CTRL_DONE, done, 5);
     }
   }
 

@@ -146,7 +146,8 @@ export class ChunkRunner {
       if (op === OP_MATMUL) this.#matmul(c);
       else if (op === OP_ATTENTION) this.#attention(c);
       else if (op === OP_READ) this.#read(c);
-      Atomics.add(ctrl, CTRL_DONE, 1);
+      // The thread finishing the last chunk wakes the main thread if it sleeps.
+      if (Atomics.add(ctrl, CTRL_DONE, 1) + 1 === total) Atomics.notify(ctrl, CTRL_DONE);
     }
   }
 
