@@ -17,6 +17,7 @@ import { decodeBench } from "./decode_bench.ts";
 import { prefillBench } from "./prefill_bench.ts";
 import { serverBench } from "./server_bench.ts";
 import { shapeBench } from "./shape_bench.ts";
+import { wasmGemvBench } from "./wasm_gemv_bench.ts";
 
 /** Every benchmark, in the order they run. */
 export const BENCHMARKS: readonly Benchmark[] = [
@@ -25,6 +26,7 @@ export const BENCHMARKS: readonly Benchmark[] = [
   shapeBench,
   awqBench,
   serverBench,
+  wasmGemvBench,
   cpuDecodeBench,
 ];
 

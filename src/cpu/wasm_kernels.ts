@@ -282,10 +282,18 @@ export class WasmKernels implements CpuKernels {
       const rowBytes = (p.blocks * p.block) / 2;
       const w = this.alloc(p.codes.length, label);
       this.#u8(w, p.codes.length).set(p.codes);
-      const s = this.alloc(p.s.length * 4, label);
-      this.f32(s, p.s.length).set(p.s);
-      const m = this.alloc(p.m.length * 4, label);
-      this.f32(m, p.m.length).set(p.m);
+      // Scales interleaved by 4 rows: [rows/4][blocks][4].
+      const n4 = Math.ceil(rows / 4) * 4 * p.blocks;
+      const s = this.alloc(n4 * 4, label);
+      const m = this.alloc(n4 * 4, label);
+      const sv = this.f32(s, n4), mv = this.f32(m, n4);
+      for (let r = 0; r < rows; r++) {
+        for (let b = 0; b < p.blocks; b++) {
+          const at = interleavedIndex(r, b, p.blocks);
+          sv[at] = p.s[r * p.blocks + b];
+          mv[at] = p.m[r * p.blocks + b];
+        }
+      }
       return {
         rows,
         cols,
@@ -359,35 +367,25 @@ export class WasmKernels implements CpuKernels {
     const { cols, code } = lw;
     const ex = this.#ex;
     let xp = x, xStride = cols * 4, xd = 0, xs = 0;
-    if (code === KIND_Q4I8) {
-      const kp = lw.blocksOrN * lw.block;
-      const qBytes = this.variant === "relaxed" ? 1 : 2;
-      xStride = kp * qBytes;
-      const dBytes = lw.blocksOrN * 4;
-      const base = this.#scratchOf(T * (xStride + 2 * dBytes) + 64);
+    if (code === KIND_Q4I8 || code === KIND_Q4F32) {
+      // int8 codes (or padded f32 values) per input row; d and Σ per block in
+      // the [T/4][blocks][4] layout of the kernels.
+      const blocks = lw.blocksOrN;
+      const kp = blocks * lw.block;
+      const int8 = code === KIND_Q4I8;
+      xStride = kp * (int8 ? (this.variant === "relaxed" ? 1 : 2) : 4);
+      const dBytes = Math.ceil(T / 4) * blocks * 16;
+      const base = this.#scratchOf(T * xStride + 2 * dBytes + 64);
       xp = base;
-      xd = base + T * xStride;
-      xs = xd + T * dBytes;
+      xd = base + Math.ceil((T * xStride) / 16) * 16;
+      xs = xd + dBytes;
       for (let t = 0; t < T; t++) {
-        ex.quant_i8(
-          x + t * cols * 4,
-          cols,
-          lw.block,
-          lw.blocksOrN,
-          xp + t * xStride,
-          xd + t * dBytes,
-          xs + t * dBytes,
-        );
-      }
-    } else if (code === KIND_Q4F32) {
-      const kp = lw.blocksOrN * lw.block;
-      xStride = kp * 4;
-      const dBytes = lw.blocksOrN * 4;
-      const base = this.#scratchOf(T * (xStride + dBytes) + 64);
-      xp = base;
-      xs = base + T * xStride;
-      for (let t = 0; t < T; t++) {
-        ex.prep_f32(x + t * cols * 4, cols, kp, 1, xp + t * xStride, lw.block, xs + t * dBytes);
+        const at = interleavedIndex(t, 0, blocks) * 4;
+        if (int8) {
+          ex.quant_i8(x + t * cols * 4, cols, lw.block, blocks, xp + t * xStride, xd + at, xs + at);
+        } else {
+          ex.prep_f32(x + t * cols * 4, cols, kp, 1, xp + t * xStride, lw.block, xs + at);
+        }
       }
     } else if (code === KIND_F16 || cols !== lw.blocksOrN) {
       // f16 takes x scaled by 2^64 (see kernels_wat.ts); both take padded rows.
@@ -435,7 +433,7 @@ export class WasmKernels implements CpuKernels {
     for (;;) {
       const done = Atomics.load(ctrl, CTRL_DONE);
       if (done >= total) return;
-      if (++spins > 4096) Atomics.wait(ctrl, CTRL_DONE, done, 1);
+      if (++spins > 4096) Atomics.wait(ctrl, CTRL_DONE, done, 5);
     }
   }
 
@@ -458,13 +456,13 @@ export class WasmKernels implements CpuKernels {
         for (let i = 0; i < cols; i++) bits[i] = f16BitsToF32Bits(h[i]);
       } else {
         const codes = new Uint8Array(buf, lw.w + id * lw.rowBytes, lw.rowBytes);
-        const s = this.f32(lw.s + id * lw.blocksOrN * 4, lw.blocksOrN);
-        const m = this.f32(lw.m + id * lw.blocksOrN * 4, lw.blocksOrN);
+        const n4 = Math.ceil(rows / 4) * 4 * lw.blocksOrN;
+        const s = this.f32(lw.s, n4), m = this.f32(lw.m, n4);
         for (let k = 0; k < cols; k++) {
           const byte = codes[(k >> 5) * 16 + (k & 15)];
           const q = (k & 31) < 16 ? byte & 15 : byte >> 4;
-          const b = Math.floor(k / lw.block);
-          o[k] = q * s[b] + m[b];
+          const at = interleavedIndex(id, Math.floor(k / lw.block), lw.blocksOrN);
+          o[k] = q * s[at] + m[at];
         }
       }
     }
@@ -586,6 +584,11 @@ export class WasmKernels implements CpuKernels {
     for (const w of this.#workers) w.terminate();
     this.#workers.length = 0;
   }
+}
+
+/** Index of (row or input row r, block b) in a [rows/4][blocks][4] layout. */
+function interleavedIndex(r: number, b: number, blocks: number): number {
+  return ((r >> 2) * blocks + b) * 4 + (r & 3);
 }
 
 function asWasm(w: CpuLinear): WasmLinear {

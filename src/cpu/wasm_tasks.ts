@@ -146,7 +146,8 @@ export class ChunkRunner {
       if (op === OP_MATMUL) this.#matmul(c);
       else if (op === OP_ATTENTION) this.#attention(c);
       else if (op === OP_READ) this.#read(c);
-      Atomics.add(ctrl, CTRL_DONE, 1);
+      // The thread finishing the last chunk wakes the main thread if it sleeps.
+      if (Atomics.add(ctrl, CTRL_DONE, 1) + 1 === total) Atomics.notify(ctrl, CTRL_DONE);
     }
   }
 
@@ -167,14 +168,15 @@ export class ChunkRunner {
     const xStride = p[M.xStride], yStride = rows * 4;
     const bias = p[M.bias], acc = p[M.acc];
     const blocksOrN = p[M.blocksOrN];
-    const sStride = blocksOrN * 4;
+    // xd/xs are [T/4][blocks][4]: the base of input row t.
+    const dBase = (t: number) => ((t >> 2) * blocksOrN * 4 + (t & 3)) * 4;
     for (let t0 = 0; t0 < T;) {
       const n = T - t0 >= 4 ? 4 : 1;
       const x = p[M.x] + t0 * xStride;
       const y = p[M.y] + t0 * yStride;
       const run = (f: Fn, a: number, b: number) => {
         if (a >= b) return;
-        if (kind === KIND_Q4I8) {
+        if (kind === KIND_Q4I8 || kind === KIND_Q4F32) {
           f(
             p[M.w],
             p[M.s],
@@ -183,25 +185,8 @@ export class ChunkRunner {
             blocksOrN,
             x,
             xStride,
-            p[M.xd] + t0 * sStride,
-            p[M.xs] + t0 * sStride,
-            y,
-            yStride,
-            bias,
-            acc,
-            a,
-            b,
-          );
-        } else if (kind === KIND_Q4F32) {
-          f(
-            p[M.w],
-            p[M.s],
-            p[M.m],
-            p[M.rowBytes],
-            blocksOrN,
-            x,
-            xStride,
-            p[M.xs] + t0 * sStride,
+            p[M.xd] + dBase(t0),
+            p[M.xs] + dBase(t0),
             y,
             yStride,
             bias,

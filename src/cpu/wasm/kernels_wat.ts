@@ -99,46 +99,67 @@ function rowLoop(R: number, body: string): string {
 const MATMUL_OUT_PARAMS =
   "(param $y i32) (param $yStride i32) (param $bias i32) (param $acc i32) (param $r0 i32) (param $r1 i32)";
 
+/** i8x16.shuffle bytes picking 32-bit lanes (0-3: first operand, 4-7: second). */
+function lanes32(ls: number[]): string {
+  return ls.flatMap((l) => [0, 1, 2, 3].map((b) => l * 4 + b)).join(" ");
+}
+
 /**
- * int4 weights × int8 activations (relaxed) or × i16-widened int8
- * activations (plain). x: codes `[T][blocks·B]` (stride `$xStride` bytes),
- * `$xd`/`$xs`: per block `d` and `d·Σq`, `[T][blocks]` f32.
+ * The 4 horizontal sums of 4 vectors as one vector, lane i = Σ lanes of
+ * `vs[i]` (`add` is i32x4.add or f32x4.add).
  */
-function int4Int8Kernel(v: SimdVariant, B: number, R: number, T: number): string {
+function transposeSum(add: string, vs: string[]): string {
+  const pair = (a: string, b: string) =>
+    `(${add} (i8x16.shuffle ${lanes32([0, 2, 4, 6])} ${a} ${b}) ` +
+    `(i8x16.shuffle ${lanes32([1, 3, 5, 7])} ${a} ${b}))`;
+  return pair(pair(vs[0], vs[1]), pair(vs[2], vs[3]));
+}
+
+/**
+ * An int4 matmul kernel for a tile of R weight rows × T input rows (R or T
+ * is 1).
+ *
+ * Weights: codes `[rows][blocks·B/2]` (`$rowBytes` per row); scales `$s`
+ * and `-scale·zero` `$m` interleaved by 4 rows, `[rows/4][blocks][4]`, so
+ * one load gives 4 rows' values for a block.
+ *
+ * Activations (`act` "int8"): codes `[T][blocks·B]` (i8, or i16 in the plain
+ * variant), stride `$xStride`; `$xd`/`$xs` point at the tile's `d` and
+ * `d·Σq` of block 0 in a `[T/4][blocks][4]` layout (16 bytes per block).
+ * (`act` "f32"): f32 values padded to whole blocks and `$xs` the exact
+ * per-block sums, same layouts.
+ *
+ * Per block, integer products are summed in registers (i16 lanes for relaxed,
+ * i32 for plain, f32 for the exact path), then reduced across the tile with
+ * one transpose-sum and scaled by 4 scales at once.
+ */
+function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T: number): string {
   const chunks = B / 32;
-  const xBytes = v === "relaxed" ? 1 : 2;
+  const int8 = act === "int8";
+  const xBytes = int8 ? (v === "relaxed" ? 1 : 2) : 4;
   const acc = (i: number, t: number) => `$a${i}_${t}`;
-  const accF = (i: number, t: number) => `$f${i}_${t}`;
-  const msum = (i: number, t: number) => `$ms${i}_${t}`;
   const tiles = range(R).flatMap((i) => range(T).map((t) => [i, t] as const));
+  const get = (l: string) => `(local.get ${l})`;
   const locals = [
-    "(local $r i32) (local $b i32) (local $wp i32) (local $sp i32) (local $mp i32)",
-    "(local $xp i32) (local $dp i32) (local $sStride i32) (local $o f32) (local $oa i32)",
-    "(local $w v128) (local $lo v128) (local $hi v128) (local $mask v128)",
-    ...range(4).map((q) => `(local $x${q} v128)`),
-    ...tiles.map(([i, t]) =>
-      `(local ${acc(i, t)} v128) (local ${accF(i, t)} v128) (local ${msum(i, t)} f32)`
-    ),
+    "(local $r i32) (local $b i32) (local $sp i32) (local $mp i32) (local $dp i32) (local $ep i32)",
+    "(local $o f32) (local $oa i32) (local $ms f32)",
+    "(local $w v128) (local $lo v128) (local $hi v128) (local $n v128) (local $h0 v128)",
+    "(local $h1 v128) (local $mask v128) (local $F v128) (local $M v128)",
+    ...range(R).map((i) => `(local $wp${i} i32)`),
+    ...range(T).map((t) => `(local $xp${t} i32)`),
+    ...range(4).map((q) => `(local $x${q} v128) (local $v${q} v128)`),
+    ...tiles.map(([i, t]) => `(local ${acc(i, t)} v128)`),
   ];
-  const wAddr = (i: number) =>
-    i === 0
-      ? "(local.get $wp)"
-      : add32("(local.get $wp)", `(i32.mul (local.get $rowBytes) (i32.const ${i}))`);
-  const xAddr = (t: number) =>
-    t === 0
-      ? "(local.get $xp)"
-      : add32("(local.get $xp)", `(i32.mul (local.get $xStride) (i32.const ${t}))`);
-  // One chunk = 32 values = 16 weight bytes per row.
   const loadNibbles = (i: number, c: number) =>
     lines([
-      `(local.set $w (v128.load offset=${c * 16} ${wAddr(i)}))`,
+      `(local.set $w (v128.load offset=${c * 16} (local.get $wp${i})))`,
       `(local.set $lo (v128.and (local.get $w) (local.get $mask)))`,
       `(local.set $hi (v128.and (i16x8.shr_u (local.get $w) (i32.const 4)) (local.get $mask)))`,
     ]);
   const loadX = (t: number, c: number) =>
     lines(
       range(v === "relaxed" ? 2 : 4).map((q) =>
-        `(local.set $x${q} (v128.load offset=${c * 32 * xBytes + q * 16} ${xAddr(t)}))`
+        `(local.set $x${q} (v128.load offset=${c * 32 * xBytes + q * 16} (local.get $xp${t})))`
       ),
     );
   const dotInto = (i: number, t: number) =>
@@ -151,94 +172,7 @@ function int4Int8Kernel(v: SimdVariant, B: number, R: number, T: number): string
         `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $lo)) (local.get $x1))) ` +
         `(i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $hi)) (local.get $x2)) ` +
         `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $hi)) (local.get $x3))))))`;
-  const chunk = (c: number) =>
-    T === 1
-      ? lines([loadX(0, c), ...range(R).map((i) => lines([loadNibbles(i, c), dotInto(i, 0)]))])
-      : lines([loadNibbles(0, c), ...range(T).map((t) => lines([loadX(t, c), dotInto(0, t)]))]);
-  const toI32 = (l: string) =>
-    v === "relaxed" ? `(i32x4.extadd_pairwise_i16x8_s (local.get ${l}))` : `(local.get ${l})`;
-  const blockEnd = tiles.map(([i, t]) => {
-    const sAddr = add32("(local.get $sp)", `(i32.mul (local.get $sStride) (i32.const ${i}))`);
-    const mAddr = add32("(local.get $mp)", `(i32.mul (local.get $sStride) (i32.const ${i}))`);
-    const dAddr = (base: string) =>
-      add32(
-        add32(`(local.get ${base})`, "(local.get $dp)"),
-        `(i32.mul (local.get $sStride) (i32.const ${t}))`,
-      );
-    return lines([
-      `(local.set ${accF(i, t)} (f32x4.add (local.get ${accF(i, t)}) (f32x4.mul ` +
-      `(f32x4.convert_i32x4_s ${toI32(acc(i, t))}) (f32x4.splat (f32.mul (f32.load ${sAddr}) ` +
-      `(f32.load ${dAddr("$xd")}))))))`,
-      `(local.set ${msum(i, t)} (f32.add (local.get ${msum(i, t)}) (f32.mul ` +
-      `(f32.load ${mAddr}) (f32.load ${dAddr("$xs")}))))`,
-      `(local.set ${acc(i, t)} (v128.const i32x4 0 0 0 0))`,
-    ]);
-  });
-  const body = lines([
-    `(local.set $wp (i32.add (local.get $w0) (i32.mul (local.get $r) (local.get $rowBytes))))`,
-    `(local.set $sp (i32.add (local.get $s) (i32.mul (local.get $r) (local.get $sStride))))`,
-    `(local.set $mp (i32.add (local.get $m) (i32.mul (local.get $r) (local.get $sStride))))`,
-    `(local.set $xp (local.get $x))`,
-    `(local.set $dp (i32.const 0))`,
-    ...tiles.map(([i, t]) =>
-      `(local.set ${accF(i, t)} (v128.const i32x4 0 0 0 0)) (local.set ${msum(i, t)} (f32.const 0))`
-    ),
-    `(local.set $b (i32.const 0))`,
-    `(loop $blk`,
-    ...range(chunks).map(chunk),
-    ...blockEnd,
-    `  (local.set $wp (i32.add (local.get $wp) (i32.const ${B / 2})))`,
-    `  (local.set $xp (i32.add (local.get $xp) (i32.const ${B * xBytes})))`,
-    `  (local.set $sp (i32.add (local.get $sp) (i32.const 4)))`,
-    `  (local.set $mp (i32.add (local.get $mp) (i32.const 4)))`,
-    `  (local.set $dp (i32.add (local.get $dp) (i32.const 4)))`,
-    `  (local.set $b (i32.add (local.get $b) (i32.const 1)))`,
-    `  (br_if $blk (i32.lt_u (local.get $b) (local.get $blocks))))`,
-    ...tiles.map(([i, t]) =>
-      storeOut(i, t, `(f32.add ${hsum(accF(i, t))} (local.get ${msum(i, t)}))`)
-    ),
-  ]);
-  return lines([
-    `(func (export "${int4KernelName("int8", B, R, T)}")`,
-    `  (param $w0 i32) (param $s i32) (param $m i32) (param $rowBytes i32) (param $blocks i32)`,
-    `  (param $x i32) (param $xStride i32) (param $xd i32) (param $xs i32) ${MATMUL_OUT_PARAMS}`,
-    ...locals,
-    `(local.set $mask (v128.const i8x16 ${range(16).map(() => 15).join(" ")}))`,
-    `(local.set $sStride (i32.shl (local.get $blocks) (i32.const 2)))`,
-    ...tiles.map(([i, t]) => `(local.set ${acc(i, t)} (v128.const i32x4 0 0 0 0))`),
-    rowLoop(R, body),
-    ")",
-  ]);
-}
-
-/**
- * int4 weights × exact f32 activations. x: f32 `[T][blocks·B]` (padded with
- * zeros), `$xs`: exact per-block sums `[T][blocks]`.
- */
-function int4F32Kernel(v: SimdVariant, B: number, R: number, T: number): string {
-  const chunks = B / 32;
-  const acc = (i: number, t: number) => `$a${i}_${t}`;
-  const accF = (i: number, t: number) => `$f${i}_${t}`;
-  const msum = (i: number, t: number) => `$ms${i}_${t}`;
-  const tiles = range(R).flatMap((i) => range(T).map((t) => [i, t] as const));
-  const locals = [
-    "(local $r i32) (local $b i32) (local $wp i32) (local $sp i32) (local $mp i32)",
-    "(local $xp i32) (local $dp i32) (local $sStride i32) (local $o f32) (local $oa i32)",
-    "(local $w v128) (local $n v128) (local $h0 v128) (local $h1 v128) (local $mask v128)",
-    ...range(4).map((q) => `(local $v${q} v128)`),
-    ...tiles.map(([i, t]) =>
-      `(local ${acc(i, t)} v128) (local ${accF(i, t)} v128) (local ${msum(i, t)} f32)`
-    ),
-  ];
-  const wAddr = (i: number) =>
-    i === 0
-      ? "(local.get $wp)"
-      : add32("(local.get $wp)", `(i32.mul (local.get $rowBytes) (i32.const ${i}))`);
-  const xAddr = (t: number) =>
-    t === 0
-      ? "(local.get $xp)"
-      : add32("(local.get $xp)", `(i32.mul (local.get $xStride) (i32.const ${t}))`);
-  // 16 nibbles in $n (one byte each) -> 4 f32x4 in $v0..$v3.
+  // Exact path: 16 nibbles in $n -> 4 f32x4 in $v0..$v3.
   const widen = lines([
     `(local.set $h0 (i16x8.extend_low_i8x16_u (local.get $n)))`,
     `(local.set $h1 (i16x8.extend_high_i8x16_u (local.get $n)))`,
@@ -247,7 +181,6 @@ function int4F32Kernel(v: SimdVariant, B: number, R: number, T: number): string 
     `(local.set $v2 (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $h1))))`,
     `(local.set $v3 (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $h1))))`,
   ]);
-  // Multiply-add $v0..$v3 with x values [off, off + 16) of input row t into acc(i, t).
   const fmaInto = (i: number, t: number, off: number) =>
     lines(
       range(4).map((q) =>
@@ -255,79 +188,120 @@ function int4F32Kernel(v: SimdVariant, B: number, R: number, T: number): string 
           madd(
             v,
             `(local.get $v${q})`,
-            `(v128.load offset=${(off + q * 4) * 4} ${xAddr(t)})`,
+            `(v128.load offset=${(off + q * 4) * 4} (local.get $xp${t}))`,
             `(local.get ${acc(i, t)})`,
           )
         })`
       ),
     );
-  const chunk = (c: number) =>
-    lines(
-      range(R).map((i) =>
-        lines([
-          `(local.set $w (v128.load offset=${c * 16} ${wAddr(i)}))`,
-          `(local.set $n (v128.and (local.get $w) (local.get $mask)))`,
-          widen,
-          ...range(T).map((t) => fmaInto(i, t, c * 32)),
-          `(local.set $n (v128.and (i16x8.shr_u (local.get $w) (i32.const 4)) (local.get $mask)))`,
-          widen,
-          ...range(T).map((t) => fmaInto(i, t, c * 32 + 16)),
-        ])
-      ),
-    );
-  const blockEnd = tiles.map(([i, t]) => {
-    const sAddr = add32("(local.get $sp)", `(i32.mul (local.get $sStride) (i32.const ${i}))`);
-    const mAddr = add32("(local.get $mp)", `(i32.mul (local.get $sStride) (i32.const ${i}))`);
-    const xsAddr = add32(
-      add32("(local.get $xs)", "(local.get $dp)"),
-      `(i32.mul (local.get $sStride) (i32.const ${t}))`,
-    );
-    return lines([
-      `(local.set ${accF(i, t)} ${
-        madd(
-          v,
-          `(local.get ${acc(i, t)})`,
-          `(f32x4.splat (f32.load ${sAddr}))`,
-          `(local.get ${accF(i, t)})`,
-        )
-      })`,
-      `(local.set ${msum(i, t)} (f32.add (local.get ${msum(i, t)}) (f32.mul ` +
-      `(f32.load ${mAddr}) (f32.load ${xsAddr}))))`,
-      `(local.set ${acc(i, t)} (v128.const i32x4 0 0 0 0))`,
+  const chunk = (c: number) => {
+    if (!int8) {
+      return lines(
+        range(R).map((i) =>
+          lines([
+            `(local.set $w (v128.load offset=${c * 16} (local.get $wp${i})))`,
+            `(local.set $n (v128.and (local.get $w) (local.get $mask)))`,
+            widen,
+            ...range(T).map((t) => fmaInto(i, t, c * 32)),
+            `(local.set $n (v128.and (i16x8.shr_u (local.get $w) (i32.const 4)) (local.get $mask)))`,
+            widen,
+            ...range(T).map((t) => fmaInto(i, t, c * 32 + 16)),
+          ])
+        ),
+      );
+    }
+    return T === 1
+      ? lines([loadX(0, c), ...range(R).map((i) => lines([loadNibbles(i, c), dotInto(i, 0)]))])
+      : lines([loadNibbles(0, c), ...range(T).map((t) => lines([loadX(t, c), dotInto(0, t)]))]);
+  };
+  // The block's sums as i32x4 (int8) or f32x4 (exact) per tile entry.
+  const sums = (i: number, t: number) =>
+    !int8 || v === "plain" ? get(acc(i, t)) : `(i32x4.extadd_pairwise_i16x8_s ${get(acc(i, t))})`;
+  const addOp = int8 ? "i32x4.add" : "f32x4.add";
+  const toF = (e: string) => int8 ? `(f32x4.convert_i32x4_s ${e})` : e;
+  const sLoad4 = "(v128.load (local.get $sp))";
+  const mLoad4 = "(v128.load (local.get $mp))";
+  const sSplat = "(f32x4.splat (f32.load (local.get $sp)))";
+  const mSplat = "(f32x4.splat (f32.load (local.get $mp)))";
+  let blockEnd: string;
+  if (R === 4) {
+    const scale = int8 ? `(f32x4.mul ${sLoad4} (f32x4.splat (f32.load (local.get $dp))))` : sLoad4;
+    blockEnd = lines([
+      `(local.set $F (f32x4.add (local.get $F) (f32x4.mul ${
+        toF(transposeSum(addOp, range(4).map((i) => sums(i, 0))))
+      } ${scale})))`,
+      `(local.set $M (f32x4.add (local.get $M) (f32x4.mul ${mLoad4} ` +
+      `(f32x4.splat (f32.load (local.get $ep))))))`,
     ]);
-  });
+  } else if (T === 4) {
+    const scale = int8 ? `(f32x4.mul ${sSplat} (v128.load (local.get $dp)))` : sSplat;
+    blockEnd = lines([
+      `(local.set $F (f32x4.add (local.get $F) (f32x4.mul ${
+        toF(transposeSum(addOp, range(4).map((t) => sums(0, t))))
+      } ${scale})))`,
+      `(local.set $M (f32x4.add (local.get $M) (f32x4.mul ${mSplat} (v128.load (local.get $ep)))))`,
+    ]);
+  } else {
+    const scale = int8
+      ? "(f32x4.splat (f32.mul (f32.load (local.get $sp)) (f32.load (local.get $dp))))"
+      : sSplat;
+    blockEnd = lines([
+      `(local.set $F (f32x4.add (local.get $F) (f32x4.mul ${toF(sums(0, 0))} ${scale})))`,
+      `(local.set $ms (f32.add (local.get $ms) (f32.mul (f32.load (local.get $mp)) ` +
+      `(f32.load (local.get $ep)))))`,
+    ]);
+  }
+  const outputs = R * T === 1
+    ? [storeOut(0, 0, `(f32.add ${hsum("$F")} (local.get $ms))`)]
+    : range(4).map((q) =>
+      storeOut(
+        R === 4 ? q : 0,
+        T === 4 ? q : 0,
+        `(f32x4.extract_lane ${q} (f32x4.add (local.get $F) (local.get $M)))`,
+      )
+    );
+  const interleaved = (base: string) =>
+    `(i32.add (local.get ${base}) (i32.shl (i32.add (i32.mul (i32.shr_u (local.get $r) (i32.const 2)) ` +
+    `(i32.shl (local.get $blocks) (i32.const 2))) (i32.and (local.get $r) (i32.const 3))) (i32.const 2)))`;
   const body = lines([
-    `(local.set $wp (i32.add (local.get $w0) (i32.mul (local.get $r) (local.get $rowBytes))))`,
-    `(local.set $sp (i32.add (local.get $s) (i32.mul (local.get $r) (local.get $sStride))))`,
-    `(local.set $mp (i32.add (local.get $m) (i32.mul (local.get $r) (local.get $sStride))))`,
-    `(local.set $xp (local.get $x))`,
-    `(local.set $dp (i32.const 0))`,
-    ...tiles.map(([i, t]) =>
-      `(local.set ${accF(i, t)} (v128.const i32x4 0 0 0 0)) (local.set ${msum(i, t)} (f32.const 0))`
+    ...range(R).map((i) =>
+      `(local.set $wp${i} (i32.add (local.get $w0) (i32.mul (i32.add (local.get $r) (i32.const ${i})) ` +
+      `(local.get $rowBytes))))`
     ),
+    ...range(T).map((t) =>
+      `(local.set $xp${t} (i32.add (local.get $x) (i32.mul (local.get $xStride) (i32.const ${t}))))`
+    ),
+    `(local.set $sp ${interleaved("$s")})`,
+    `(local.set $mp ${interleaved("$m")})`,
+    int8 ? `(local.set $dp (local.get $xd))` : "",
+    `(local.set $ep (local.get $xs))`,
+    `(local.set $F (v128.const i32x4 0 0 0 0)) (local.set $M (v128.const i32x4 0 0 0 0))`,
+    `(local.set $ms (f32.const 0))`,
     `(local.set $b (i32.const 0))`,
     `(loop $blk`,
+    ...tiles.map(([i, t]) => `(local.set ${acc(i, t)} (v128.const i32x4 0 0 0 0))`),
     ...range(chunks).map(chunk),
-    ...blockEnd,
-    `  (local.set $wp (i32.add (local.get $wp) (i32.const ${B / 2})))`,
-    `  (local.set $xp (i32.add (local.get $xp) (i32.const ${B * 4})))`,
-    `  (local.set $sp (i32.add (local.get $sp) (i32.const 4)))`,
-    `  (local.set $mp (i32.add (local.get $mp) (i32.const 4)))`,
-    `  (local.set $dp (i32.add (local.get $dp) (i32.const 4)))`,
+    blockEnd,
+    ...range(R).map((i) =>
+      `(local.set $wp${i} (i32.add (local.get $wp${i}) (i32.const ${B / 2})))`
+    ),
+    ...range(T).map((t) =>
+      `(local.set $xp${t} (i32.add (local.get $xp${t}) (i32.const ${B * xBytes})))`
+    ),
+    `  (local.set $sp (i32.add (local.get $sp) (i32.const 16)))`,
+    `  (local.set $mp (i32.add (local.get $mp) (i32.const 16)))`,
+    int8 ? `  (local.set $dp (i32.add (local.get $dp) (i32.const 16)))` : "",
+    `  (local.set $ep (i32.add (local.get $ep) (i32.const 16)))`,
     `  (local.set $b (i32.add (local.get $b) (i32.const 1)))`,
     `  (br_if $blk (i32.lt_u (local.get $b) (local.get $blocks))))`,
-    ...tiles.map(([i, t]) =>
-      storeOut(i, t, `(f32.add ${hsum(accF(i, t))} (local.get ${msum(i, t)}))`)
-    ),
+    ...outputs,
   ]);
   return lines([
-    `(func (export "${int4KernelName("f32", B, R, T)}")`,
+    `(func (export "${int4KernelName(act, B, R, T)}")`,
     `  (param $w0 i32) (param $s i32) (param $m i32) (param $rowBytes i32) (param $blocks i32)`,
-    `  (param $x i32) (param $xStride i32) (param $xs i32) ${MATMUL_OUT_PARAMS}`,
+    `  (param $x i32) (param $xStride i32) (param $xd i32) (param $xs i32) ${MATMUL_OUT_PARAMS}`,
     ...locals,
     `(local.set $mask (v128.const i8x16 ${range(16).map(() => 15).join(" ")}))`,
-    `(local.set $sStride (i32.shl (local.get $blocks) (i32.const 2)))`,
-    ...tiles.map(([i, t]) => `(local.set ${acc(i, t)} (v128.const i32x4 0 0 0 0))`),
     rowLoop(R, body),
     ")",
   ]);
@@ -452,7 +426,8 @@ function otherKernels(v: SimdVariant): string {
   ;; Quantizes f32 x[n] to int8 per block of B (${
     v === "relaxed" ? "stored as i8" : "stored widened to i16"
   }), padded
-  ;; with zeros to blocks*B; xd[b] = amax/127, xs[b] = xd[b] * sum of the codes.
+  ;; with zeros to blocks*B; xd[b] = amax/127, xs[b] = xd[b] * sum of the codes
+  ;; (xd, xs: one f32 per 16 bytes, the [T/4][blocks][4] layout of the int4 kernels).
   (func (export "quant_i8") (param $x i32) (param $n i32) (param $B i32) (param $blocks i32)
         (param $xq i32) (param $xd i32) (param $xs i32)
     (local $b i32) (local $k i32) (local $end i32) (local $amax f32) (local $inv f32) (local $d f32)
@@ -489,14 +464,14 @@ function otherKernels(v: SimdVariant): string {
         (local.set $qp (i32.add (local.get $qp) (i32.const ${xBytes})))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $ql)))
-      (f32.store (i32.add (local.get $xd) (i32.shl (local.get $b) (i32.const 2))) (local.get $d))
-      (f32.store (i32.add (local.get $xs) (i32.shl (local.get $b) (i32.const 2)))
+      (f32.store (i32.add (local.get $xd) (i32.shl (local.get $b) (i32.const 4))) (local.get $d))
+      (f32.store (i32.add (local.get $xs) (i32.shl (local.get $b) (i32.const 4)))
                  (f32.mul (local.get $d) (f32.convert_i32_s (local.get $sum))))
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $bl))))
 
   ;; out[0..npad) = x[0..n) * scale, zero-padded; when B > 0 also
-  ;; xs[b] = exact sum of x over block b (unscaled).
+  ;; xs[b] = exact sum of x over block b (unscaled), one f32 per 16 bytes.
   (func (export "prep_f32") (param $x i32) (param $n i32) (param $npad i32) (param $scale f32)
         (param $out i32) (param $B i32) (param $xs i32)
     (local $k i32) (local $v f32) (local $sum f32)
@@ -511,7 +486,7 @@ function otherKernels(v: SimdVariant): string {
       (local.set $k (i32.add (local.get $k) (i32.const 1)))
       (if (local.get $B) (then (if (i32.eqz (i32.rem_u (local.get $k) (local.get $B))) (then
         (f32.store (i32.add (local.get $xs) (i32.shl (i32.sub (i32.div_u (local.get $k) (local.get $B))
-                   (i32.const 1)) (i32.const 2))) (local.get $sum))
+                   (i32.const 1)) (i32.const 4))) (local.get $sum))
         (local.set $sum (f32.const 0))))))
       (br $l))))
 
@@ -718,7 +693,7 @@ export function kernelsWat(v: SimdVariant): string {
   ];
   for (const B of INT4_BLOCKS) {
     for (const [R, T] of TILES) {
-      parts.push(int4Int8Kernel(v, B, R, T), int4F32Kernel(v, B, R, T));
+      parts.push(int4Kernel(v, "int8", B, R, T), int4Kernel(v, "f32", B, R, T));
     }
   }
   for (const kind of ["f16", "f32"] as const) {
