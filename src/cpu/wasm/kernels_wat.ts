@@ -431,13 +431,62 @@ function otherKernels(v: SimdVariant): string {
   (func (export "quant_i8") (param $x i32) (param $n i32) (param $B i32) (param $blocks i32)
         (param $xq i32) (param $xd i32) (param $xs i32)
     (local $b i32) (local $k i32) (local $end i32) (local $amax f32) (local $inv f32) (local $d f32)
-    (local $q i32) (local $sum i32) (local $qp i32)
+    (local $q i32) (local $sum i32) (local $qp i32) (local $p i32) (local $pe i32) (local $mv v128)
+    (local $iv v128) (local $sv v128) (local $q0 v128) (local $q1 v128) (local $q2 v128) (local $q3 v128)
     (local.set $qp (local.get $xq))
     (block $bd (loop $bl
       (br_if $bd (i32.ge_u (local.get $b) (local.get $blocks)))
       (local.set $k (i32.mul (local.get $b) (local.get $B)))
       (local.set $end (i32.add (local.get $k) (local.get $B)))
       (if (i32.gt_u (local.get $end) (local.get $n)) (then (local.set $end (local.get $n))))
+      (if (i32.eq (i32.sub (local.get $end) (local.get $k)) (local.get $B))
+        (then
+          ;; a whole block: SIMD (the same f32 operations as the scalar path)
+          (local.set $p (i32.add (local.get $x) (i32.shl (local.get $k) (i32.const 2))))
+          (local.set $pe (i32.add (local.get $p) (i32.shl (local.get $B) (i32.const 2))))
+          (local.set $mv (v128.const i32x4 0 0 0 0))
+          (block $sd (loop $sl
+            (br_if $sd (i32.ge_u (local.get $p) (local.get $pe)))
+            (local.set $mv (f32x4.max (local.get $mv) (f32x4.abs (v128.load (local.get $p)))))
+            (local.set $p (i32.add (local.get $p) (i32.const 16)))
+            (br $sl)))
+          (local.set $amax (f32.max (f32.max (f32x4.extract_lane 0 (local.get $mv))
+            (f32x4.extract_lane 1 (local.get $mv))) (f32.max (f32x4.extract_lane 2 (local.get $mv))
+            (f32x4.extract_lane 3 (local.get $mv)))))
+          (local.set $inv (select (f32.const 0) (f32.div (f32.const 127) (local.get $amax))
+                                  (f32.eq (local.get $amax) (f32.const 0))))
+          (local.set $d (f32.div (local.get $amax) (f32.const 127)))
+          (local.set $iv (f32x4.splat (local.get $inv)))
+          (local.set $sv (v128.const i32x4 0 0 0 0))
+          (local.set $p (i32.add (local.get $x) (i32.shl (local.get $k) (i32.const 2))))
+          (block $qd2 (loop $ql2
+            (br_if $qd2 (i32.ge_u (local.get $p) (local.get $pe)))
+            (local.set $q0 (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (local.get $iv)
+              (v128.load (local.get $p))))))
+            (local.set $q1 (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (local.get $iv)
+              (v128.load offset=16 (local.get $p))))))
+            (local.set $q2 (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (local.get $iv)
+              (v128.load offset=32 (local.get $p))))))
+            (local.set $q3 (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (local.get $iv)
+              (v128.load offset=48 (local.get $p))))))
+            (local.set $sv (i32x4.add (local.get $sv) (i32x4.add (i32x4.add (local.get $q0)
+              (local.get $q1)) (i32x4.add (local.get $q2) (local.get $q3)))))
+            ${
+    v === "relaxed"
+      ? `(v128.store (local.get $qp) (i8x16.narrow_i16x8_s
+              (i16x8.narrow_i32x4_s (local.get $q0) (local.get $q1))
+              (i16x8.narrow_i32x4_s (local.get $q2) (local.get $q3))))
+            (local.set $qp (i32.add (local.get $qp) (i32.const 16)))`
+      : `(v128.store (local.get $qp) (i16x8.narrow_i32x4_s (local.get $q0) (local.get $q1)))
+            (v128.store offset=16 (local.get $qp) (i16x8.narrow_i32x4_s (local.get $q2) (local.get $q3)))
+            (local.set $qp (i32.add (local.get $qp) (i32.const 32)))`
+  }
+            (local.set $p (i32.add (local.get $p) (i32.const 64)))
+            (br $ql2)))
+          (local.set $sum (i32.add (i32.add (i32x4.extract_lane 0 (local.get $sv))
+            (i32x4.extract_lane 1 (local.get $sv))) (i32.add (i32x4.extract_lane 2 (local.get $sv))
+            (i32x4.extract_lane 3 (local.get $sv))))))
+        (else
       (local.set $amax (f32.const 0))
       (block $ad (loop $al
         (br_if $ad (i32.ge_s (local.get $k) (local.get $end)))
@@ -463,7 +512,7 @@ function otherKernels(v: SimdVariant): string {
         (local.set $sum (i32.add (local.get $sum) (local.get $q)))
         (local.set $qp (i32.add (local.get $qp) (i32.const ${xBytes})))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
-        (br $ql)))
+        (br $ql)))))
       (f32.store (i32.add (local.get $xd) (i32.shl (local.get $b) (i32.const 4))) (local.get $d))
       (f32.store (i32.add (local.get $xs) (i32.shl (local.get $b) (i32.const 4)))
                  (f32.mul (local.get $d) (f32.convert_i32_s (local.get $sum))))
