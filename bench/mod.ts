@@ -12,6 +12,7 @@
 import { acquireGpu } from "../src/gpu/device.ts";
 import type { Benchmark, BenchResult } from "./common.ts";
 import { awqBench } from "./awq_bench.ts";
+import { cpuDecodeBench } from "./cpu_decode_bench.ts";
 import { decodeBench } from "./decode_bench.ts";
 import { prefillBench } from "./prefill_bench.ts";
 import { serverBench } from "./server_bench.ts";
@@ -26,6 +27,7 @@ export const BENCHMARKS: readonly Benchmark[] = [
   awqBench,
   serverBench,
   wasmGemvBench,
+  cpuDecodeBench,
 ];
 
 /** Parsed command line. */

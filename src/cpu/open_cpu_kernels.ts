@@ -1,7 +1,9 @@
 /**
  * Creates the CPU backend's kernels: the WebAssembly SIMD kernels on
- * Workers when they are available, else the TypeScript kernels, and says
- * which (and why) in `notes`.
+ * Workers (relaxed SIMD when the runtime has it, else plain SIMD; one
+ * thread without SharedArrayBuffer), or the TypeScript reference kernels
+ * when asked for (or when the runtime has no WebAssembly SIMD at all), and
+ * says which fallbacks were taken in `notes`.
  *
  * @example
  * ```ts ignore
@@ -15,6 +17,7 @@
 import { RequestError } from "../errors.ts";
 import type { ActivationMode, CpuKernels } from "./cpu_kernels.ts";
 import { TsKernels } from "./ts_kernels.ts";
+import { createWasmKernels } from "./wasm_kernels.ts";
 
 /** Which kernels run the CPU backend. */
 export type CpuKernelKind = "wasm" | "typescript";
@@ -69,13 +72,21 @@ export async function openCpuKernels(options: CpuKernelOptions = {}): Promise<Op
   return { kernels: new TsKernels({ activations }), notes };
 }
 
-/** The WebAssembly kernels, or undefined (with a note) when this build has none. */
+/** The WebAssembly kernels, or undefined (with a note) when the runtime cannot run them. */
 async function loadWasmKernels(
-  _threads: number,
-  _activations: ActivationMode,
+  threads: number,
+  activations: ActivationMode,
   notes: string[],
 ): Promise<CpuKernels | undefined> {
-  await Promise.resolve();
-  notes.push("the WebAssembly kernels are not built yet: using the TypeScript kernels");
-  return undefined;
+  try {
+    const k = await createWasmKernels({ threads, activations });
+    notes.push(...k.notes);
+    return k;
+  } catch (e) {
+    if (typeof WebAssembly === "object" && /SIMD/i.test((e as Error).message)) {
+      notes.push(`${(e as Error).message}: using the TypeScript kernels (slow)`);
+      return undefined;
+    }
+    throw e;
+  }
 }
