@@ -13,6 +13,7 @@ import { acquireGpu } from "../src/gpu/device.ts";
 import type { Benchmark, BenchResult } from "./common.ts";
 import { awqBench } from "./awq_bench.ts";
 import { decodeBench } from "./decode_bench.ts";
+import { int4Bench } from "./int4_bench.ts";
 import { prefillBench } from "./prefill_bench.ts";
 import { serverBench } from "./server_bench.ts";
 import { shapeBench } from "./shape_bench.ts";
@@ -24,6 +25,7 @@ export const BENCHMARKS: readonly Benchmark[] = [
   shapeBench,
   awqBench,
   serverBench,
+  int4Bench,
 ];
 
 /** Parsed command line. */

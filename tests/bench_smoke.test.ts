@@ -79,7 +79,14 @@ Deno.test("bench args: --only validates names, flags parse", () => {
   assert.deepEqual(parseBenchArgs(["--only=prefill"]).only, ["prefill"]);
   assert.throws(() => parseBenchArgs(["--only", "nope"]), /unknown benchmark nope/);
   assert.throws(() => parseBenchArgs(["--fast"]), /unknown argument/);
-  assert.deepEqual(BENCHMARKS.map((b) => b.name), ["decode", "prefill", "shape", "awq", "server"]);
+  assert.deepEqual(BENCHMARKS.map((b) => b.name), [
+    "decode",
+    "prefill",
+    "shape",
+    "awq",
+    "server",
+    "int4",
+  ]);
 });
 
 Deno.test("bench random model: shapes, f16 tag, deterministic, finite", () => {
