@@ -86,6 +86,8 @@ Deno.test("bench args: --only validates names, flags parse", () => {
     "awq",
     "server",
     "wasmgemv",
+    "cpu",
+    "int4",
   ]);
 });
 

@@ -82,8 +82,11 @@ export interface Int4Kernel {
   entry: Int4Entry;
   /** Its file, shaders/<shader>.wgsl. */
   shader: "matmul_int4" | "matmul_int4_ux" | "matmul_int4_sg";
-  /** The entry computing silu(gate) * up over a [gate; up] weight in one pass, if any. */
-  swiglu?: string;
+  /**
+   * The entry computing silu(gate) * up over a [gate; up] weight in one pass,
+   * if any, and its workgroup counts for T tokens and N1 = hidden outputs.
+   */
+  swiglu?: { entry: string; workgroups: (T: number, N1: number) => number };
   /** Whether this row applies to T tokens of K features read from `x` on this adapter. */
   when: (T: number, K: number, gpu: GpuContext, x: GPUBuffer) => boolean;
   /** Workgroup counts for T tokens and N output rows. */
@@ -112,14 +115,14 @@ export const INT4_KERNELS: readonly Int4Kernel[] = [
   {
     entry: "gemv_u4_ux",
     shader: "matmul_int4_ux",
-    swiglu: "gemv_u4_ux_swiglu",
+    swiglu: { entry: "gemv_u4_ux_swiglu", workgroups: (_T, N1) => Math.ceil(N1 / 2 / WG) },
     when: (T, K, gpu, x) => T <= 4 && gpu.isSoftware && uniformInputFits(T, K, x),
-    workgroups: perInvocation,
+    workgroups: (_T, N) => Math.ceil(N / 4 / WG),
   },
   {
     entry: "gemv_u4",
     shader: "matmul_int4",
-    swiglu: "gemv_u4_swiglu",
+    swiglu: { entry: "gemv_u4_swiglu", workgroups: perInvocation },
     when: (T, _K, gpu) => T <= 4 && gpu.isSoftware,
     workgroups: perInvocation,
   },
@@ -132,14 +135,14 @@ export const INT4_KERNELS: readonly Int4Kernel[] = [
   {
     entry: "gemv_u4_sg",
     shader: "matmul_int4_sg",
-    swiglu: "gemv_u4_sg_swiglu",
+    swiglu: { entry: "gemv_u4_sg_swiglu", workgroups: perRow },
     when: (T, _K, gpu) => T <= 4 && gpu.hasSubgroups,
     workgroups: perRow,
   },
   {
     entry: "gemv_u4_wg",
     shader: "matmul_int4",
-    swiglu: "gemv_u4_wg_swiglu",
+    swiglu: { entry: "gemv_u4_wg_swiglu", workgroups: perRow },
     when: (T) => T <= 4,
     workgroups: perRow,
   },
@@ -432,7 +435,7 @@ export class WebGpuKernels {
     }
     const pipeline = await this.#pipelines.get({
       shader: kernel.shader,
-      entry: kernel.swiglu,
+      entry: kernel.swiglu.entry,
       constants: { WG },
     });
     const params = this.#int4Params(W, T, hidden, W.rows);
@@ -441,7 +444,7 @@ export class WebGpuKernels {
         this.#gpu,
         pipeline,
         [W.codes, this.#xBinding(kernel, x), gate, null, params, W.sz],
-        kernel.workgroups(T, hidden),
+        kernel.swiglu.workgroups(T, hidden),
       ),
     ];
   }
@@ -649,6 +652,21 @@ export class WebGpuKernels {
       [logits, work, ctx, tokens, states, out, params, rows, batch],
       T,
     );
+  }
+
+  /**
+   * out[r] = wrapping u32 sum of row r of `src` ([rows, words4] vec4<u32>),
+   * one invocation per row (shaders/read_rows.wgsl): the memory-read
+   * baseline the int4 benchmark compares the GEMV against.
+   */
+  async readRows(src: GPUBuffer, out: GPUBuffer, rows: number, words4: number): Promise<Dispatch> {
+    const pipeline = await this.#pipelines.get({
+      shader: "read_rows",
+      entry: "read_rows",
+      constants: { WG },
+    });
+    const params = this.#uniform([u32(rows), u32(words4), u32(0), u32(0)]);
+    return makeDispatch(this.#gpu, pipeline, [src, out, params], Math.ceil(rows / WG));
   }
 
   /** Releases the uniform buffers created by this kernel set. */
