@@ -27,6 +27,7 @@ import { BufferPool } from "../src/gpu/buffer_pool.ts";
 import { INT4_KERNELS, INT4_UNIFORM_X_BYTES, WebGpuKernels } from "../src/gpu/kernels.ts";
 import { readBuffer } from "../src/gpu/readback.ts";
 import { GpuLlama } from "../src/model/gpu_llama.ts";
+import type { LlamaConfig } from "../src/model/config.ts";
 import type { LlamaWeights } from "../src/model/weights.ts";
 import {
   type BenchContext,
@@ -39,7 +40,12 @@ import {
   median,
   readbackRoundTripMs,
 } from "./common.ts";
-import { BENCH_483M_CONFIG, benchQuantizedWeights, randomQuantizedLinear } from "./random_model.ts";
+import {
+  BENCH_483M_CONFIG,
+  benchQuantizedWeights,
+  parameterCount,
+  randomQuantizedLinear,
+} from "./random_model.ts";
 
 /** GEMV shapes [out, in, label]. */
 export const GEMV_SHAPES: readonly [number, number, string][] = [
@@ -51,8 +57,16 @@ export const GEMV_SHAPES: readonly [number, number, string][] = [
   [2048, 5632, "tiny_down"],
 ];
 
-/** The shapes run with --quick. */
-const QUICK_SHAPES = new Set(["7b_qkvo", "7b_down", "tiny_gate_up"]);
+/** The shapes run with --quick (a smoke run: the full run has every shape). */
+const QUICK_SHAPES = new Set(["7b_qkvo", "tiny_qo"]);
+
+/**
+ * The model of part (b): the 483M model, or with --quick (a smoke run, said
+ * in the notes) its layer shapes with 2 layers and a 4096-token vocabulary.
+ */
+export function int4BenchConfig(quick: boolean): LlamaConfig {
+  return quick ? { ...BENCH_483M_CONFIG, numLayers: 2, vocabSize: 4096 } : BENCH_483M_CONFIG;
+}
 
 /** Median ms per dispatch of `d`: `reps` copies per submit, `rounds` submits. */
 async function dispatchMs(
@@ -108,9 +122,9 @@ async function gemvPart(
   const rounds = quick ? 1 : 3;
   try {
     const probe = pool.acquire(16, "probe");
-    // (a0) the memory-read baseline: 64 MB as 4096 rows of 16 KB.
+    // (a0) the memory-read baseline: 64 MB as 4096 rows of 16 KB (16 MB with --quick).
     const rows = 4096;
-    const words4 = 1024;
+    const words4 = quick ? 256 : 1024;
     const src = pool.upload(new Uint32Array(rows * words4 * 4).fill(1), "read baseline");
     const sums = pool.acquire(rows * 4, "sums");
     const readMs = await dispatchMs(
@@ -127,7 +141,8 @@ async function gemvPart(
     figures.mem_read_gb_per_s = memGbps;
     figures.host_typedarray_read_gb_per_s = hostGbps;
     log(
-      `  memory read (read_rows, 64 MB, row per invocation): ${fmt(memGbps)} GB/s; ` +
+      `  memory read (read_rows, ${(rows * words4 * 16) >> 20} MB, row per invocation): ` +
+        `${fmt(memGbps)} GB/s; ` +
         `host Float64Array sum: ${fmt(hostGbps)} GB/s`,
     );
     log(
@@ -141,7 +156,7 @@ async function gemvPart(
     let seed = 1;
     for (const [N, K, label] of GEMV_SHAPES) {
       if (quick && !QUICK_SHAPES.has(label)) continue;
-      const reps = Math.max(2, Math.round((quick ? 2e8 : 6e8) / (N * K * 4)));
+      const reps = Math.max(2, Math.round((quick ? 5e7 : 6e8) / (N * K * 4)));
       const ql = randomQuantizedLinear(N, K, seed++, { groupSize: 128 });
       const W4 = uploadInt4(pool, packInt4([ql], label), label);
       const entry = INT4_KERNELS.find((k) => k.when(1, K, gpu, x))!.entry;
@@ -202,6 +217,7 @@ async function gemvPart(
           `${fmt(dense.f16 / ms4).padStart(10)}x  ${fmt(gbps4 / memGbps)}`,
       );
     }
+    await fusionPart(ctx, kernels, pool, x, probe, figures, rtMs);
     notes.push(
       "GEMV: one token, random g128 int4 codes; int4 GB/s counts the resident int4 bytes " +
         "(codes + f16 scale/zero); f32 shapes over the storage binding limit are skipped (NaN)",
@@ -211,6 +227,72 @@ async function gemvPart(
     kernels.destroy();
     pool.destroy();
   }
+}
+
+/**
+ * The gain of the fused int4 layer forms on TinyLlama shapes: q/k/v as one
+ * dispatch against three, and gate/up with SiLU as one dispatch against two
+ * GEMVs and silu_mul.
+ */
+async function fusionPart(
+  ctx: BenchContext,
+  kernels: WebGpuKernels,
+  pool: BufferPool,
+  x: GPUBuffer,
+  probe: GPUBuffer,
+  figures: Record<string, number>,
+  rtMs: number,
+): Promise<void> {
+  const { gpu, quick, log } = ctx;
+  const dim = 2048;
+  const kv = 256;
+  const hidden = 5632;
+  const reps = quick ? 2 : 12;
+  const rounds = quick ? 1 : 3;
+  const ql = (n: number, seed: number) => randomQuantizedLinear(n, dim, seed, { groupSize: 128 });
+  const q = ql(dim, 101),
+    k = ql(kv, 102),
+    v = ql(kv, 103),
+    g = ql(hidden, 104),
+    u = ql(hidden, 105);
+  const out = (n: number) => pool.acquire(n * 4, "out");
+  const [yq, yk, yv, yg, yu] = [out(dim), out(kv), out(kv), out(hidden), out(hidden)];
+  const up = (parts: typeof q[], label: string) => uploadInt4(pool, packInt4(parts, label), label);
+  const time = async (ds: Dispatch[]) => {
+    const times: number[] = [];
+    for (let r = 0; r <= rounds; r++) {
+      const batch = new CommandBatch(gpu);
+      for (let i = 0; i < reps; i++) batch.runAll(ds);
+      const t0 = performance.now();
+      batch.submit();
+      await readBuffer(gpu, probe, 0, 4);
+      if (r > 0) times.push((performance.now() - t0 - rtMs) / reps);
+    }
+    return median(times);
+  };
+  const qkv = up([q, k, v], "qkv");
+  const fusedQkv = await time([await kernels.matmulInt4(qkv, x, [yq, yk, yv], 1)]);
+  const sepQkv = await time([
+    await kernels.matmulInt4(up([q], "q"), x, yq, 1),
+    await kernels.matmulInt4(up([k], "k"), x, yk, 1),
+    await kernels.matmulInt4(up([v], "v"), x, yv, 1),
+  ]);
+  const gu = up([g, u], "gate_up");
+  const fusedGu = await time(await kernels.gateUpInt4(gu, x, yg, yu, 1));
+  const sepGu = await time(await kernels.gateUpInt4(gu, x, yg, yu, 1, { fused: false }));
+  Object.assign(figures, {
+    fused_qkv_ms: fusedQkv,
+    separate_qkv_ms: sepQkv,
+    fused_qkv_speedup: sepQkv / fusedQkv,
+    fused_gate_up_silu_ms: fusedGu,
+    separate_gate_up_silu_ms: sepGu,
+    fused_gate_up_silu_speedup: sepGu / fusedGu,
+  });
+  log(
+    `  fused q/k/v (2048 -> 2048+256+256): ${fmt(fusedQkv)} ms vs 3 dispatches ${fmt(sepQkv)} ms ` +
+      `(${fmt(sepQkv / fusedQkv)}x); fused gate/up+SiLU (2048 -> 2x5632): ${fmt(fusedGu)} ms vs ` +
+      `2-output GEMV + silu_mul ${fmt(sepGu)} ms (${fmt(sepGu / fusedGu)}x)`,
+  );
 }
 
 /** Weight bytes a decode step reads from `model` (all of them but the embedding, plus one row). */
@@ -228,7 +310,7 @@ async function modelPart(
   memGbps: number,
 ): Promise<void> {
   const { gpu, quick, log } = ctx;
-  const config = BENCH_483M_CONFIG;
+  const config = int4BenchConfig(quick);
   const t0 = performance.now();
   const weights: LlamaWeights = benchQuantizedWeights(config, { groupSize: 128 });
   const genSeconds = (performance.now() - t0) / 1000;
@@ -248,8 +330,11 @@ async function modelPart(
     figures.model_resident_int4_vs_f16 = int4.residency.residentBytes / f16.residency.residentBytes;
     figures.model_load_s_int4 = loadInt4;
     figures.model_load_s_f16 = loadF16;
+    const params = parameterCount(weights) / 1e6;
     notes.push(
-      `model: random 483M Llama (dim 2048, FFN 5632, 8 layers, 32/4 heads, vocab 32000, untied), ` +
+      `model: random Llama (dim 2048, FFN 5632, ${config.numLayers} layers, 32/4 heads, ` +
+        `vocab ${config.vocabSize}, untied; ${params.toFixed(0)}M parameters` +
+        `${quick ? ", the --quick stand-in for the 483M model" : ""}), ` +
         `int4 g128 linears, fp16 embedding/lm_head; fp16 run = the same codes dequantized; ` +
         `weights generated in ${genSeconds.toFixed(1)} s`,
     );
@@ -260,7 +345,7 @@ async function modelPart(
         `f16 ${fmt(loadF16)} s`,
     );
     // (b) decode: K steps in one submit; rounds alternate int4 / f16.
-    const steps = quick ? 4 : 16;
+    const steps = quick ? 2 : 16;
     const reps = quick ? 1 : 3;
     const prompt = fixedPrompt(8, config.vocabSize);
     const submit: Record<string, number[]> = { int4: [], f16: [] };
@@ -298,7 +383,7 @@ async function modelPart(
     log(`    int4 vs f16: ${fmt(figures.decode_speedup_int4_vs_f16)}x`);
 
     // (b) prefill: forward(T, last) + a 4-byte readback.
-    const T = quick ? 16 : 64;
+    const T = quick ? 8 : 64;
     const window = fixedPrompt(T, config.vocabSize);
     const prefill: Record<string, number[]> = { int4: [], f16: [] };
     for (let r = 0; r <= reps; r++) {
@@ -322,7 +407,7 @@ async function modelPart(
     );
 
     // (c) per-token split of int4 decode through the Generator.
-    const perReadback = quick ? 4 : 16;
+    const perReadback = quick ? 2 : 16;
     const gen = await generationRate(int4, prompt, perReadback, perReadback);
     const gpuMs = figures.decode_gpu_ms_per_token_int4;
     const encodeMs = median(encode.int4);

@@ -73,6 +73,7 @@ export type Int4Entry =
   | "gemv_u4"
   | "gemv_u4_sg"
   | "gemv_u4_wg"
+  | "gemm_u4_reg4"
   | "gemm_u4_reg"
   | "gemm_u4";
 
@@ -81,7 +82,7 @@ export interface Int4Kernel {
   /** Entry point. */
   entry: Int4Entry;
   /** Its file, shaders/<shader>.wgsl. */
-  shader: "matmul_int4" | "matmul_int4_ux" | "matmul_int4_sg";
+  shader: "matmul_int4" | "matmul_int4_ux" | "matmul_int4_sg" | "matmul_int4_reg";
   /**
    * The entry computing silu(gate) * up over a [gate; up] weight in one pass,
    * if any, and its workgroup counts for T tokens and N1 = hidden outputs.
@@ -125,6 +126,12 @@ export const INT4_KERNELS: readonly Int4Kernel[] = [
     swiglu: { entry: "gemv_u4_swiglu", workgroups: perInvocation },
     when: (T, _K, gpu) => T <= 4 && gpu.isSoftware,
     workgroups: perInvocation,
+  },
+  {
+    entry: "gemm_u4_reg4",
+    shader: "matmul_int4_reg",
+    when: (_T, K, gpu) => gpu.isSoftware && K % 4 === 0,
+    workgroups: (T, N) => Math.ceil((Math.ceil(N / 4) * Math.ceil(T / 4)) / WG),
   },
   {
     entry: "gemm_u4_reg",
@@ -334,6 +341,9 @@ export class WebGpuKernels {
           `${INT4_UNIFORM_X_BYTES}-byte uniform binding (needs T*K*4 <= that, K % 4 == 0 ` +
           `when T > 1, and a buffer of at least that size with UNIFORM usage)`,
       );
+    }
+    if (kernel.shader === "matmul_int4_reg" && W.cols % 4 !== 0) {
+      throw new GpuError(`${kernel.entry} needs K divisible by 4 (got ${W.cols})`);
     }
     if (kernel.shader === "matmul_int4_sg" && !this.#gpu.hasSubgroups) {
       throw new GpuError(`${kernel.entry} needs the subgroups feature, which this device lacks`);
