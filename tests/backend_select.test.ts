@@ -70,3 +70,17 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name: "cli --backend wasm: a context beyond the WebAssembly memory names the tokens that fit",
+  ignore: !sharedPresent,
+  async fn() {
+    const r = await runCli([
+      ...["generate", "--model", STORIES, "--prompt", "Once", "--backend", "wasm"],
+      ...["--context", "5000000"],
+    ]);
+    const line = assertCliError(r, "a context of 5000000 tokens", /at most \d+ tokens fit/);
+    const fits = Number(/at most (\d+) tokens fit/.exec(line)![1]);
+    assert.ok(fits > 1_000_000 && fits < 5_000_000, line);
+  },
+});

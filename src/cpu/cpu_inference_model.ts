@@ -54,6 +54,7 @@ export class CpuInferenceModel implements InferenceModel {
     weights: LlamaWeights,
     options: CpuInferenceModelOptions = {},
   ): Promise<CpuInferenceModel> {
+    CpuLlama.plan(weights, options); // a context that does not fit fails before the kernels start
     const { kernels, notes } = await openCpuKernels(options);
     try {
       return new CpuInferenceModel(CpuLlama.create(kernels, weights, options), notes);

@@ -218,15 +218,14 @@ export class CpuLlama {
   }
 
   /**
-   * Checks the weights against the config and the memory budget, places the
-   * weights in `kernels`' memory and preallocates `options.sequences` caches.
-   * Throws a RequestError naming the context that fits when it does not.
+   * Checks the weights against the config and the memory budget without
+   * placing anything (so a context that does not fit fails before the
+   * kernels start); returns the resolved sizes.
    */
-  static create(
-    kernels: CpuKernels,
+  static plan(
     weights: LlamaWeights,
     options: CpuLlamaOptions = {},
-  ): CpuLlama {
+  ): { maxSeq: number; maxBatch: number; sequences: number; limit: number } {
     const c = weights.config;
     const maxSeq = options.maxSeq ?? Math.min(c.maxPositionEmbeddings, 2048);
     if (!Number.isInteger(maxSeq) || maxSeq < 2) {
@@ -249,6 +248,20 @@ export class CpuLlama {
     if (fixed + sequences * maxSeq * perToken > limit) {
       throw contextError(maxSeq, sequences, fixed, perToken, limit);
     }
+    return { maxSeq, maxBatch, sequences, limit };
+  }
+
+  /**
+   * Checks the weights against the config and the memory budget, places the
+   * weights in `kernels`' memory and preallocates `options.sequences` caches.
+   * Throws a RequestError naming the context that fits when it does not.
+   */
+  static create(
+    kernels: CpuKernels,
+    weights: LlamaWeights,
+    options: CpuLlamaOptions = {},
+  ): CpuLlama {
+    const { maxSeq, maxBatch, sequences, limit } = CpuLlama.plan(weights, options);
     const model = new CpuLlama(kernels, weights, maxSeq, maxBatch, limit);
     for (let i = 0; i < sequences; i++) model.#free.push(model.#allocCache());
     return model;

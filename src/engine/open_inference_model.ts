@@ -38,6 +38,8 @@ export interface OpenInferenceOptions {
   activations?: ActivationMode;
   /** CPU: which kernels (default "wasm"). */
   kernels?: CpuKernelKind;
+  /** CPU: sequences (KV caches) to budget and preallocate, e.g. the server's slots (default 1). */
+  sequences?: number;
   /** WebGPU: use this device (not destroyed with the model); implies webgpu under auto. */
   gpu?: GpuContext;
 }
@@ -94,6 +96,7 @@ export async function openInferenceModel(
       threads: options.threads,
       activations: options.activations,
       kind: options.kernels,
+      sequences: options.sequences,
     });
     return { model, decision, notes: model.notes };
   }

@@ -32,6 +32,7 @@ async function load(o: WorkerLoadOptions): Promise<void> {
     threads: o.threads,
     activations: o.activations,
     kernels: o.kernels,
+    sequences: o.slots,
   });
   model = opened.model;
   runner = await BatchRunner.create(model, tokenizer, o.slots, o.tokensPerTurn);
