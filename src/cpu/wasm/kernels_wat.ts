@@ -611,17 +611,22 @@ function otherKernels(v: SimdVariant): string {
 
   ;; Causal GQA for the (row t, head h) units u in [u0, u1), u = t*nHeads + h.
   ;; q, out: [T][nHeads*hd]; kc, vc: [seq][nKv*hd]; row t is at position pos0 + t.
-  ;; scratch: room for pos0 + T f32 scores. hd is a multiple of 4.
+  ;; scratch: room for pos0 + T + 4 f32 scores. hd is a multiple of 4.
+  ;; Scores 4 positions at a time (one q load feeds 4 keys, one transpose-sum
+  ;; gives 4 scores); the weighted sum of values 16 dimensions at a time.
   (func (export "attention") (param $q i32) (param $kc i32) (param $vc i32) (param $out i32)
         (param $pos0 i32) (param $nHeads i32) (param $nKv i32) (param $hd i32) (param $scratch i32)
         (param $u0 i32) (param $u1 i32)
     (local $u i32) (local $t i32) (local $h i32) (local $n i32) (local $j i32) (local $i i32)
     (local $qr i32) (local $kvOff i32) (local $kvStride i32) (local $scale f32) (local $dot v128)
     (local $max f32) (local $sum f32) (local $s f32) (local $p i32) (local $acc v128) (local $e v128)
-    (local $group i32) (local $or i32)
+    (local $group i32) (local $or i32) (local $qv v128) (local $d0 v128) (local $d1 v128)
+    (local $d2 v128) (local $d3 v128) (local $mx v128) (local $sp v128) (local $a1 v128) (local $a2 v128)
+    (local $a3 v128) (local $hd16 i32)
     (local.set $kvStride (i32.shl (i32.mul (local.get $nKv) (local.get $hd)) (i32.const 2)))
     (local.set $scale (f32.div (f32.const 1) (f32.sqrt (f32.convert_i32_u (local.get $hd)))))
     (local.set $group (i32.div_u (local.get $nHeads) (local.get $nKv)))
+    (local.set $hd16 (i32.and (local.get $hd) (i32.const -16)))
     (local.set $u (local.get $u0))
     (block $ud (loop $ul
       (br_if $ud (i32.ge_u (local.get $u) (local.get $u1)))
@@ -632,17 +637,72 @@ function otherKernels(v: SimdVariant): string {
       (local.set $or (i32.add (local.get $out) (i32.shl (i32.mul (local.get $u) (local.get $hd)) (i32.const 2))))
       (local.set $kvOff (i32.shl (i32.mul (i32.div_u (local.get $h) (local.get $group)) (local.get $hd))
                          (i32.const 2)))
-      ;; scores and their max
-      (local.set $max (f32.const -inf))
+      ;; scores and their max, 4 positions at a time
+      (local.set $mx (f32x4.splat (f32.const -inf)))
       (local.set $j (i32.const 0))
       (block $sd (loop $sl
-        (br_if $sd (i32.ge_u (local.get $j) (local.get $n)))
+        (br_if $sd (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $n)))
+        (local.set $p (i32.add (i32.add (local.get $kc) (i32.mul (local.get $j) (local.get $kvStride)))
+                       (local.get $kvOff)))
+        (local.set $d0 (v128.const i32x4 0 0 0 0)) (local.set $d1 (v128.const i32x4 0 0 0 0))
+        (local.set $d2 (v128.const i32x4 0 0 0 0)) (local.set $d3 (v128.const i32x4 0 0 0 0))
+        (local.set $i (i32.const 0))
+        (block $dd (loop $dl
+          (br_if $dd (i32.ge_u (local.get $i) (i32.shl (local.get $hd) (i32.const 2))))
+          (local.set $qv (v128.load (i32.add (local.get $qr) (local.get $i))))
+          (local.set $d0 ${
+    madd(v, "(local.get $qv)", "(v128.load (local.get $p))", "(local.get $d0)")
+  })
+          (local.set $d1 ${
+    madd(
+      v,
+      "(local.get $qv)",
+      "(v128.load (i32.add (local.get $p) (local.get $kvStride)))",
+      "(local.get $d1)",
+    )
+  })
+          (local.set $d2 ${
+    madd(
+      v,
+      "(local.get $qv)",
+      "(v128.load (i32.add (local.get $p) (i32.shl (local.get $kvStride) (i32.const 1))))",
+      "(local.get $d2)",
+    )
+  })
+          (local.set $d3 ${
+    madd(
+      v,
+      "(local.get $qv)",
+      "(v128.load (i32.add (local.get $p) (i32.mul (local.get $kvStride) (i32.const 3))))",
+      "(local.get $d3)",
+    )
+  })
+          (local.set $p (i32.add (local.get $p) (i32.const 16)))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br $dl)))
+        (local.set $e (f32x4.mul ${
+    transposeSum("f32x4.add", [
+      "(local.get $d0)",
+      "(local.get $d1)",
+      "(local.get $d2)",
+      "(local.get $d3)",
+    ])
+  } (f32x4.splat (local.get $scale))))
+        (v128.store (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2))) (local.get $e))
+        (local.set $mx (f32x4.max (local.get $mx) (local.get $e)))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $sl)))
+      (local.set $max (f32.max (f32.max (f32x4.extract_lane 0 (local.get $mx))
+        (f32x4.extract_lane 1 (local.get $mx))) (f32.max (f32x4.extract_lane 2 (local.get $mx))
+        (f32x4.extract_lane 3 (local.get $mx)))))
+      (block $sd1 (loop $sl1
+        (br_if $sd1 (i32.ge_u (local.get $j) (local.get $n)))
         (local.set $p (i32.add (i32.add (local.get $kc) (i32.mul (local.get $j) (local.get $kvStride)))
                        (local.get $kvOff)))
         (local.set $dot (v128.const i32x4 0 0 0 0))
         (local.set $i (i32.const 0))
-        (block $dd (loop $dl
-          (br_if $dd (i32.ge_u (local.get $i) (local.get $hd)))
+        (block $dd1 (loop $dl1
+          (br_if $dd1 (i32.ge_u (local.get $i) (local.get $hd)))
           (local.set $dot ${
     madd(
       v,
@@ -652,12 +712,12 @@ function otherKernels(v: SimdVariant): string {
     )
   })
           (local.set $i (i32.add (local.get $i) (i32.const 4)))
-          (br $dl)))
+          (br $dl1)))
         (local.set $s (f32.mul ${hsum("$dot")} (local.get $scale)))
         (f32.store (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2))) (local.get $s))
         (local.set $max (f32.max (local.get $max) (local.get $s)))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
-        (br $sl)))
+        (br $sl1)))
       ;; exp(score - max), summed (4 at a time; the tail one at a time)
       (local.set $sum (f32.const 0))
       (local.set $j (i32.const 0))
@@ -678,15 +738,47 @@ function otherKernels(v: SimdVariant): string {
         (local.set $sum (f32.add (local.get $sum) (local.get $s)))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $el2)))
-      ;; out = sum_j p_j v_j / sum, 4 dims at a time
+      (local.set $sp (f32x4.splat (f32.div (f32.const 1) (local.get $sum))))
+      ;; out = sum_j p_j v_j / sum: 16 dims at a time, then 4
       (local.set $i (i32.const 0))
       (block $od (loop $ol
-        (br_if $od (i32.ge_u (local.get $i) (local.get $hd)))
-        (local.set $acc (v128.const i32x4 0 0 0 0))
+        (br_if $od (i32.ge_u (local.get $i) (local.get $hd16)))
+        (local.set $acc (v128.const i32x4 0 0 0 0)) (local.set $a1 (v128.const i32x4 0 0 0 0))
+        (local.set $a2 (v128.const i32x4 0 0 0 0)) (local.set $a3 (v128.const i32x4 0 0 0 0))
         (local.set $p (i32.add (i32.add (local.get $vc) (local.get $kvOff)) (i32.shl (local.get $i) (i32.const 2))))
         (local.set $j (i32.const 0))
         (block $vd (loop $vl
           (br_if $vd (i32.ge_u (local.get $j) (local.get $n)))
+          (local.set $e (f32x4.splat (f32.load (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2))))))
+          (local.set $acc ${
+    madd(v, "(local.get $e)", "(v128.load (local.get $p))", "(local.get $acc)")
+  })
+          (local.set $a1 ${
+    madd(v, "(local.get $e)", "(v128.load offset=16 (local.get $p))", "(local.get $a1)")
+  })
+          (local.set $a2 ${
+    madd(v, "(local.get $e)", "(v128.load offset=32 (local.get $p))", "(local.get $a2)")
+  })
+          (local.set $a3 ${
+    madd(v, "(local.get $e)", "(v128.load offset=48 (local.get $p))", "(local.get $a3)")
+  })
+          (local.set $p (i32.add (local.get $p) (local.get $kvStride)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $vl)))
+        (local.set $p (i32.add (local.get $or) (i32.shl (local.get $i) (i32.const 2))))
+        (v128.store (local.get $p) (f32x4.mul (local.get $acc) (local.get $sp)))
+        (v128.store offset=16 (local.get $p) (f32x4.mul (local.get $a1) (local.get $sp)))
+        (v128.store offset=32 (local.get $p) (f32x4.mul (local.get $a2) (local.get $sp)))
+        (v128.store offset=48 (local.get $p) (f32x4.mul (local.get $a3) (local.get $sp)))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $ol)))
+      (block $od4 (loop $ol4
+        (br_if $od4 (i32.ge_u (local.get $i) (local.get $hd)))
+        (local.set $acc (v128.const i32x4 0 0 0 0))
+        (local.set $p (i32.add (i32.add (local.get $vc) (local.get $kvOff)) (i32.shl (local.get $i) (i32.const 2))))
+        (local.set $j (i32.const 0))
+        (block $vd4 (loop $vl4
+          (br_if $vd4 (i32.ge_u (local.get $j) (local.get $n)))
           (local.set $acc ${
     madd(
       v,
@@ -697,11 +789,11 @@ function otherKernels(v: SimdVariant): string {
   })
           (local.set $p (i32.add (local.get $p) (local.get $kvStride)))
           (local.set $j (i32.add (local.get $j) (i32.const 1)))
-          (br $vl)))
+          (br $vl4)))
         (v128.store (i32.add (local.get $or) (i32.shl (local.get $i) (i32.const 2)))
-          (f32x4.div (local.get $acc) (f32x4.splat (local.get $sum))))
+          (f32x4.mul (local.get $acc) (local.get $sp)))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
-        (br $ol)))
+        (br $ol4)))
       (local.set $u (i32.add (local.get $u) (i32.const 1)))
       (br $ul))))
 
