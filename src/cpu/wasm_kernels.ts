@@ -280,8 +280,17 @@ export class WasmKernels implements CpuKernels {
     if (ql && int4BlockSize(cols, ql.settings.groupSize) !== undefined) {
       const p = repackInt4(ql, label);
       const rowBytes = (p.blocks * p.block) / 2;
-      const w = this.alloc(p.codes.length, label);
-      this.#u8(w, p.codes.length).set(p.codes);
+      // Codes interleaved by 4 rows per block: [rows/4][blocks][4][block/2].
+      const rows4 = Math.ceil(rows / 4) * 4;
+      const half = p.block / 2;
+      const w = this.alloc(rows4 * rowBytes, label);
+      const codes = this.#u8(w, rows4 * rowBytes);
+      for (let r = 0; r < rows; r++) {
+        for (let b = 0; b < p.blocks; b++) {
+          const src = r * rowBytes + b * half;
+          codes.set(p.codes.subarray(src, src + half), interleavedIndex(r, b, p.blocks) * half);
+        }
+      }
       // Scales interleaved by 4 rows: [rows/4][blocks][4].
       const n4 = Math.ceil(rows / 4) * 4 * p.blocks;
       const s = this.alloc(n4 * 4, label);
@@ -455,13 +464,14 @@ export class WasmKernels implements CpuKernels {
         const bits = new Uint32Array(buf, out + t * cols * 4, cols);
         for (let i = 0; i < cols; i++) bits[i] = f16BitsToF32Bits(h[i]);
       } else {
-        const codes = new Uint8Array(buf, lw.w + id * lw.rowBytes, lw.rowBytes);
+        const codes = new Uint8Array(buf, lw.w, Math.ceil(rows / 4) * 4 * lw.rowBytes);
+        const half = lw.block / 2;
         const n4 = Math.ceil(rows / 4) * 4 * lw.blocksOrN;
         const s = this.f32(lw.s, n4), m = this.f32(lw.m, n4);
         for (let k = 0; k < cols; k++) {
-          const byte = codes[(k >> 5) * 16 + (k & 15)];
-          const q = (k & 31) < 16 ? byte & 15 : byte >> 4;
           const at = interleavedIndex(id, Math.floor(k / lw.block), lw.blocksOrN);
+          const byte = codes[at * half + ((k % lw.block) >> 5) * 16 + (k & 15)];
+          const q = (k & 31) < 16 ? byte & 15 : byte >> 4;
           o[k] = q * s[at] + m[at];
         }
       }

@@ -119,9 +119,10 @@ function transposeSum(add: string, vs: string[]): string {
  * An int4 matmul kernel for a tile of R weight rows × T input rows (R or T
  * is 1).
  *
- * Weights: codes `[rows][blocks·B/2]` (`$rowBytes` per row); scales `$s`
- * and `-scale·zero` `$m` interleaved by 4 rows, `[rows/4][blocks][4]`, so
- * one load gives 4 rows' values for a block.
+ * Weights, all interleaved by 4 rows so a 4-row tile reads one stream with
+ * constant offsets: codes `[rows/4][blocks][4][B/2]` (`$rowBytes` unused);
+ * scales `$s` and `-scale·zero` `$m` `[rows/4][blocks][4]`, so one load
+ * gives 4 rows' values for a block.
  *
  * Activations (`act` "int8"): codes `[T][blocks·B]` (i8, or i16 in the plain
  * variant), stride `$xStride`; `$xd`/`$xs` point at the tile's `d` and
@@ -145,14 +146,14 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
     "(local $o f32) (local $oa i32) (local $ms f32)",
     "(local $w v128) (local $lo v128) (local $hi v128) (local $n v128) (local $h0 v128)",
     "(local $h1 v128) (local $mask v128) (local $F v128) (local $M v128)",
-    ...range(R).map((i) => `(local $wp${i} i32)`),
+    "(local $wp i32)",
     ...range(T).map((t) => `(local $xp${t} i32)`),
     ...range(4).map((q) => `(local $x${q} v128) (local $v${q} v128)`),
     ...tiles.map(([i, t]) => `(local ${acc(i, t)} v128)`),
   ];
   const loadNibbles = (i: number, c: number) =>
     lines([
-      `(local.set $w (v128.load offset=${c * 16} (local.get $wp${i})))`,
+      `(local.set $w (v128.load offset=${i * (B / 2) + c * 16} (local.get $wp)))`,
       `(local.set $lo (v128.and (local.get $w) (local.get $mask)))`,
       `(local.set $hi (v128.and (i16x8.shr_u (local.get $w) (i32.const 4)) (local.get $mask)))`,
     ]);
@@ -199,7 +200,7 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
       return lines(
         range(R).map((i) =>
           lines([
-            `(local.set $w (v128.load offset=${c * 16} (local.get $wp${i})))`,
+            `(local.set $w (v128.load offset=${i * (B / 2) + c * 16} (local.get $wp)))`,
             `(local.set $n (v128.and (local.get $w) (local.get $mask)))`,
             widen,
             ...range(T).map((t) => fmaInto(i, t, c * 32)),
@@ -264,10 +265,12 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
     `(i32.add (local.get ${base}) (i32.shl (i32.add (i32.mul (i32.shr_u (local.get $r) (i32.const 2)) ` +
     `(i32.shl (local.get $blocks) (i32.const 2))) (i32.and (local.get $r) (i32.const 3))) (i32.const 2)))`;
   const body = lines([
-    ...range(R).map((i) =>
-      `(local.set $wp${i} (i32.add (local.get $w0) (i32.mul (i32.add (local.get $r) (i32.const ${i})) ` +
-      `(local.get $rowBytes))))`
-    ),
+    // codes of rows 4g..4g+3 are interleaved per block: [rows/4][blocks][4][B/2]
+    `(local.set $wp (i32.add (local.get $w0) (i32.add (i32.mul (i32.shr_u (local.get $r) (i32.const 2)) ` +
+    `(i32.mul (local.get $blocks) (i32.const ${
+      2 * B
+    }))) (i32.mul (i32.and (local.get $r) (i32.const 3)) ` +
+    `(i32.const ${B / 2})))))`,
     ...range(T).map((t) =>
       `(local.set $xp${t} (i32.add (local.get $x) (i32.mul (local.get $xStride) (i32.const ${t}))))`
     ),
@@ -282,9 +285,7 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
     ...tiles.map(([i, t]) => `(local.set ${acc(i, t)} (v128.const i32x4 0 0 0 0))`),
     ...range(chunks).map(chunk),
     blockEnd,
-    ...range(R).map((i) =>
-      `(local.set $wp${i} (i32.add (local.get $wp${i}) (i32.const ${B / 2})))`
-    ),
+    `  (local.set $wp (i32.add (local.get $wp) (i32.const ${2 * B})))`,
     ...range(T).map((t) =>
       `(local.set $xp${t} (i32.add (local.get $xp${t}) (i32.const ${B * xBytes})))`
     ),
