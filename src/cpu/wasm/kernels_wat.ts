@@ -27,7 +27,7 @@ export type SimdVariant = "relaxed" | "plain";
 export const INT4_BLOCKS = [32, 64, 128] as const;
 
 /** Tile shapes [R weight rows, T input rows] every matmul kernel is built for. */
-export const TILES = [[4, 1], [1, 1], [1, 4]] as const;
+export const TILES = [[4, 1], [1, 1], [1, 4], [2, 4]] as const;
 
 /** Export name of an int4 matmul kernel. */
 export function int4KernelName(
@@ -145,17 +145,23 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
     "(local $r i32) (local $b i32) (local $sp i32) (local $mp i32) (local $dp i32) (local $ep i32)",
     "(local $o f32) (local $oa i32) (local $ms f32)",
     "(local $w v128) (local $lo v128) (local $hi v128) (local $n v128) (local $h0 v128)",
-    "(local $h1 v128) (local $mask v128) (local $F v128) (local $M v128)",
+    "(local $h1 v128) (local $mask v128)",
+    ...range(T === 4 ? R : 1).map((i) => `(local $F${i} v128) (local $M${i} v128)`),
+    ...range(R).map((i) => `(local $lo${i} v128) (local $hi${i} v128)`),
     "(local $wp i32)",
     ...range(T).map((t) => `(local $xp${t} i32)`),
     ...range(4).map((q) => `(local $x${q} v128) (local $v${q} v128)`),
     ...tiles.map(([i, t]) => `(local ${acc(i, t)} v128)`),
   ];
+  // Nibbles of row i into $lo/$hi (T = 1: used at once) or $lo{i}/$hi{i}.
+  const nib = (i: number) => T === 1 ? "" : String(i);
   const loadNibbles = (i: number, c: number) =>
     lines([
       `(local.set $w (v128.load offset=${i * (B / 2) + c * 16} (local.get $wp)))`,
-      `(local.set $lo (v128.and (local.get $w) (local.get $mask)))`,
-      `(local.set $hi (v128.and (i16x8.shr_u (local.get $w) (i32.const 4)) (local.get $mask)))`,
+      `(local.set $lo${nib(i)} (v128.and (local.get $w) (local.get $mask)))`,
+      `(local.set $hi${
+        nib(i)
+      } (v128.and (i16x8.shr_u (local.get $w) (i32.const 4)) (local.get $mask)))`,
     ]);
   const loadX = (t: number, c: number) =>
     lines(
@@ -163,16 +169,18 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
         `(local.set $x${q} (v128.load offset=${c * 32 * xBytes + q * 16} (local.get $xp${t})))`
       ),
     );
-  const dotInto = (i: number, t: number) =>
-    v === "relaxed"
+  const dotInto = (i: number, t: number) => {
+    const lo = `(local.get $lo${nib(i)})`, hi = `(local.get $hi${nib(i)})`;
+    return v === "relaxed"
       ? `(local.set ${acc(i, t)} (i16x8.add (local.get ${acc(i, t)}) (i16x8.add ` +
-        `(i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x0) (local.get $lo)) ` +
-        `(i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x1) (local.get $hi)))))`
+        `(i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x0) ${lo}) ` +
+        `(i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x1) ${hi}))))`
       : `(local.set ${acc(i, t)} (i32x4.add (local.get ${acc(i, t)}) (i32x4.add ` +
-        `(i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $lo)) (local.get $x0)) ` +
-        `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $lo)) (local.get $x1))) ` +
-        `(i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $hi)) (local.get $x2)) ` +
-        `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $hi)) (local.get $x3))))))`;
+        `(i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u ${lo}) (local.get $x0)) ` +
+        `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u ${lo}) (local.get $x1))) ` +
+        `(i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u ${hi}) (local.get $x2)) ` +
+        `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u ${hi}) (local.get $x3))))))`;
+  };
   // Exact path: 16 nibbles in $n -> 4 f32x4 in $v0..$v3.
   const widen = lines([
     `(local.set $h0 (i16x8.extend_low_i8x16_u (local.get $n)))`,
@@ -213,7 +221,10 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
     }
     return T === 1
       ? lines([loadX(0, c), ...range(R).map((i) => lines([loadNibbles(i, c), dotInto(i, 0)]))])
-      : lines([loadNibbles(0, c), ...range(T).map((t) => lines([loadX(t, c), dotInto(0, t)]))]);
+      : lines([
+        ...range(R).map((i) => loadNibbles(i, c)),
+        ...range(T).map((t) => lines([loadX(t, c), ...range(R).map((i) => dotInto(i, t))])),
+      ]);
   };
   // The block's sums as i32x4 (int8) or f32x4 (exact) per tile entry.
   const sums = (i: number, t: number) =>
@@ -222,43 +233,55 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
   const toF = (e: string) => int8 ? `(f32x4.convert_i32x4_s ${e})` : e;
   const sLoad4 = "(v128.load (local.get $sp))";
   const mLoad4 = "(v128.load (local.get $mp))";
-  const sSplat = "(f32x4.splat (f32.load (local.get $sp)))";
-  const mSplat = "(f32x4.splat (f32.load (local.get $mp)))";
+  const sSplat = (i = 0) => `(f32x4.splat (f32.load offset=${i * 4} (local.get $sp)))`;
+  const mSplat = (i = 0) => `(f32x4.splat (f32.load offset=${i * 4} (local.get $mp)))`;
   let blockEnd: string;
   if (R === 4) {
     const scale = int8 ? `(f32x4.mul ${sLoad4} (f32x4.splat (f32.load (local.get $dp))))` : sLoad4;
     blockEnd = lines([
-      `(local.set $F (f32x4.add (local.get $F) (f32x4.mul ${
+      `(local.set $F0 (f32x4.add (local.get $F0) (f32x4.mul ${
         toF(transposeSum(addOp, range(4).map((i) => sums(i, 0))))
       } ${scale})))`,
-      `(local.set $M (f32x4.add (local.get $M) (f32x4.mul ${mLoad4} ` +
+      `(local.set $M0 (f32x4.add (local.get $M0) (f32x4.mul ${mLoad4} ` +
       `(f32x4.splat (f32.load (local.get $ep))))))`,
     ]);
   } else if (T === 4) {
-    const scale = int8 ? `(f32x4.mul ${sSplat} (v128.load (local.get $dp)))` : sSplat;
-    blockEnd = lines([
-      `(local.set $F (f32x4.add (local.get $F) (f32x4.mul ${
-        toF(transposeSum(addOp, range(4).map((t) => sums(0, t))))
-      } ${scale})))`,
-      `(local.set $M (f32x4.add (local.get $M) (f32x4.mul ${mSplat} (v128.load (local.get $ep)))))`,
-    ]);
+    blockEnd = lines(
+      range(R).map((i) => {
+        const scale = int8 ? `(f32x4.mul ${sSplat(i)} (v128.load (local.get $dp)))` : sSplat(i);
+        return lines([
+          `(local.set $F${i} (f32x4.add (local.get $F${i}) (f32x4.mul ${
+            toF(transposeSum(addOp, range(4).map((t) => sums(i, t))))
+          } ${scale})))`,
+          `(local.set $M${i} (f32x4.add (local.get $M${i}) (f32x4.mul ${
+            mSplat(i)
+          } (v128.load (local.get $ep)))))`,
+        ]);
+      }),
+    );
   } else {
     const scale = int8
       ? "(f32x4.splat (f32.mul (f32.load (local.get $sp)) (f32.load (local.get $dp))))"
-      : sSplat;
+      : sSplat();
     blockEnd = lines([
-      `(local.set $F (f32x4.add (local.get $F) (f32x4.mul ${toF(sums(0, 0))} ${scale})))`,
+      `(local.set $F0 (f32x4.add (local.get $F0) (f32x4.mul ${toF(sums(0, 0))} ${scale})))`,
       `(local.set $ms (f32.add (local.get $ms) (f32.mul (f32.load (local.get $mp)) ` +
       `(f32.load (local.get $ep)))))`,
     ]);
   }
   const outputs = R * T === 1
-    ? [storeOut(0, 0, `(f32.add ${hsum("$F")} (local.get $ms))`)]
-    : range(4).map((q) =>
-      storeOut(
-        R === 4 ? q : 0,
-        T === 4 ? q : 0,
-        `(f32x4.extract_lane ${q} (f32x4.add (local.get $F) (local.get $M)))`,
+    ? [storeOut(0, 0, `(f32.add ${hsum("$F0")} (local.get $ms))`)]
+    : T === 1
+    ? range(4).map((q) =>
+      storeOut(q, 0, `(f32x4.extract_lane ${q} (f32x4.add (local.get $F0) (local.get $M0)))`)
+    )
+    : range(R).flatMap((i) =>
+      range(4).map((q) =>
+        storeOut(
+          i,
+          q,
+          `(f32x4.extract_lane ${q} (f32x4.add (local.get $F${i}) (local.get $M${i})))`,
+        )
       )
     );
   const interleaved = (base: string) =>
@@ -278,7 +301,9 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
     `(local.set $mp ${interleaved("$m")})`,
     int8 ? `(local.set $dp (local.get $xd))` : "",
     `(local.set $ep (local.get $xs))`,
-    `(local.set $F (v128.const i32x4 0 0 0 0)) (local.set $M (v128.const i32x4 0 0 0 0))`,
+    ...range(T === 4 ? R : 1).map((i) =>
+      `(local.set $F${i} (v128.const i32x4 0 0 0 0)) (local.set $M${i} (v128.const i32x4 0 0 0 0))`
+    ),
     `(local.set $ms (f32.const 0))`,
     `(local.set $b (i32.const 0))`,
     `(loop $blk`,
