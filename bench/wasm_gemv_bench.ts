@@ -6,7 +6,9 @@
  * f32 activations) on 4096x4096, 11008x4096, 4096x11008, the f16 lm_head of
  * the 483M model (32000x2048), and f16 / f32 GEMV of 4096x4096, each on 1
  * and 2 threads. GB/s counts the bytes of the weight as stored (codes plus
- * per-block scales for int4). --quick runs 2048x2048 shapes only.
+ * per-block scales for int4); int4 GEMVs cycle through copies of the weight
+ * totalling 64 MB or more, so they read memory, not the cache. --quick runs
+ * 2048x2048 shapes only.
  *
  * @module
  */
@@ -88,18 +90,23 @@ function readBandwidth(
   return { gbs: bytes / t.wall / 1e9, perCpu: bytes / t.cpu / 1e9 };
 }
 
-/** GB/s (wall) and GB per CPU-second of one GEMV (T = 1) of `w`. */
+/**
+ * GB/s (wall) and GB per CPU-second of GEMVs (T = 1) cycling through the
+ * copies `ws` of one weight (together larger than the last-level cache, so
+ * the weights come from memory as in a decode step).
+ */
 function gemvBandwidth(
   k: WasmKernels,
-  w: CpuLinear,
+  ws: CpuLinear[],
   reps: number,
 ): { gbs: number; perCpu: number } {
+  const w = ws[0];
   const x = k.alloc(w.cols * 4, "x");
   k.f32(x, w.cols).fill(0.01);
   const y = k.alloc(w.rows * 4, "y");
-  const iters = Math.max(1, Math.round(64e6 / w.bytes)); // ~64 MB per timed run
+  const iters = Math.max(ws.length, Math.round(128e6 / w.bytes)); // >= 128 MB per timed run
   const t = timeIt(() => {
-    for (let i = 0; i < iters; i++) k.matmul(w, x, y, 1);
+    for (let i = 0; i < iters; i++) k.matmul(ws[i % ws.length], x, y, 1);
   }, reps);
   return { gbs: (w.bytes * iters) / t.wall / 1e9, perCpu: (w.bytes * iters) / t.cpu / 1e9 };
 }
@@ -152,8 +159,14 @@ export const wasmGemvBench: Benchmark = {
             ? [["int8", k8], ["f32act", kf]]
             : [["", k8]];
           for (const [tag, k] of variants) {
-            const w = k.linear(t, s.name);
-            const { gbs, perCpu } = gemvBandwidth(k, w, reps);
+            // copies totalling >= 64 MB: more than the last-level cache
+            const copies = Math.max(1, Math.ceil(64e6 / (s.rows * s.cols / 2)));
+            const ws = Array.from(
+              { length: s.kind === "int4" ? copies : 1 },
+              () => k.linear(t, s.name),
+            );
+            const w = ws[0];
+            const { gbs, perCpu } = gemvBandwidth(k, ws, reps);
             const key = `${s.name}${tag ? `_${tag}` : ""}_${threads}t`;
             figures[`${key}_gbs`] = gbs;
             figures[`${key}_of_read`] = gbs / read;

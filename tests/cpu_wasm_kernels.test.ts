@@ -75,6 +75,11 @@ function otherOps(k: CpuKernels): Record<string, Float32Array> {
   const q = k.vector(randomFloats(rng(15), 3 * 128));
   const kk = k.vector(randomFloats(rng(16), 3 * 32));
   k.rope(q, kk, 3, 9, shape, 10000);
+  // a head size whose half is not a multiple of 4 (scalar tail), far positions
+  const odd = { nHeads: 2, nKv: 1, headDim: 12 };
+  const q12 = k.vector(randomFloats(rng(24), 2 * 24));
+  const k12 = k.vector(randomFloats(rng(25), 2 * 12));
+  k.rope(q12, k12, 2, 700, odd, 500000);
   const kc = k.vector(randomFloats(rng(17), 20 * 32, -3, 3));
   const vc = k.vector(randomFloats(rng(18), 20 * 32));
   const att = k.alloc(3 * 128 * 4);
@@ -96,6 +101,8 @@ function otherOps(k: CpuKernels): Record<string, Float32Array> {
     siluMul: k.f32(g, 101).slice(),
     ropeQ: k.f32(q, 3 * 128).slice(),
     ropeK: k.f32(kk, 3 * 32).slice(),
+    ropeOddQ: k.f32(q12, 2 * 24).slice(),
+    ropeOddK: k.f32(k12, 2 * 12).slice(),
     attention: k.f32(att, 3 * 128).slice(),
     attentionLong: k.f32(latt, 2 * 32 * 64).slice(),
     embedInt4: k.f32(e4, 2 * 96).slice(),

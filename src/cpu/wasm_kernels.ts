@@ -10,8 +10,8 @@
  * - matmuls are split in 64-row chunks, attention in chunks of (row, head)
  *   units; the main thread works too and Workers take chunks with an atomic
  *   counter (`wasm_tasks.ts`). Small jobs (one chunk) stay on the main thread.
- * - RMSNorm and SiLU-mul run in SIMD on the main thread; RoPE and the
- *   embedding lookup in TypeScript (a few µs per token).
+ * - RMSNorm, RoPE and SiLU-mul run in SIMD on the main thread; the
+ *   embedding lookup is a copy in TypeScript.
  *
  * @module
  */
@@ -208,7 +208,7 @@ export class WasmKernels implements CpuKernels {
   #gen = 0;
   #scratch = { ptr: 0, bytes: 0 };
   #attnScratch = { ptr: 0, bytes: 0 };
-  #rope = { hd: 0, theta: 0, positions: 0, cos: new Float64Array(0), sin: new Float64Array(0) };
+  #rope = { hd: 0, theta: 0, positions: 0, cos: 0, sin: 0 };
   #destroyed = false;
 
   /** Use {@link createWasmKernels}. */
@@ -483,41 +483,33 @@ export class WasmKernels implements CpuKernels {
     this.#ex.rmsnorm(x, w, out, T, dim, eps);
   }
 
-  /** RoPE (rotate_half) in place on q and k, angles as in the reference (f64). */
+  /**
+   * RoPE (rotate_half) in place on q and k, in SIMD; the angle tables
+   * (`pos · theta^(-2i/hd)`, cos and sin computed in f64 as the reference
+   * does, stored f32) are kept in memory and grown as positions are reached.
+   */
   rope(q: Ptr, k: Ptr, T: number, pos0: number, shape: CpuAttentionShape, theta: number): void {
     const { nHeads, nKv, headDim: hd } = shape;
-    const half = hd / 2;
     const table = this.#ropeTable(hd, theta, pos0 + T);
-    const qv = this.f32(q, T * nHeads * hd);
-    const kv = this.f32(k, T * nKv * hd);
-    for (let t = 0; t < T; t++) {
-      const base = (pos0 + t) * half;
-      for (const [v, heads] of [[qv, nHeads], [kv, nKv]] as const) {
-        const row = t * heads * hd;
-        for (let h = 0; h < heads; h++) {
-          const o = row + h * hd;
-          for (let i = 0; i < half; i++) {
-            const c = table.cos[base + i], s = table.sin[base + i];
-            const a = v[o + i], b = v[o + i + half];
-            v[o + i] = a * c - b * s;
-            v[o + i + half] = a * s + b * c;
-          }
-        }
-      }
-    }
+    const rowBytes = (hd / 2) * 4;
+    const cos = table.cos + pos0 * rowBytes, sin = table.sin + pos0 * rowBytes;
+    this.#ex.rope(q, T, nHeads, hd, cos, sin);
+    this.#ex.rope(k, T, nKv, hd, cos, sin);
   }
 
   #ropeTable(hd: number, theta: number, positions: number) {
     const r = this.#rope;
     if (r.hd === hd && r.theta === theta && r.positions >= positions) return r;
-    const n = Math.max(positions, r.hd === hd && r.theta === theta ? r.positions * 2 : 0, 64);
+    const n = Math.max(positions, r.hd === hd && r.theta === theta ? r.positions * 2 : 0, 256);
     const half = hd / 2;
-    const cos = new Float64Array(n * half), sin = new Float64Array(n * half);
+    const cos = this.alloc(n * half * 4, "RoPE table"),
+      sin = this.alloc(n * half * 4, "RoPE table");
+    const cv = this.f32(cos, n * half), sv = this.f32(sin, n * half);
     for (let i = 0; i < half; i++) {
       const f = Math.pow(theta, (-2 * i) / hd);
       for (let p = 0; p < n; p++) {
-        cos[p * half + i] = Math.cos(p * f);
-        sin[p * half + i] = Math.sin(p * f);
+        cv[p * half + i] = Math.cos(p * f);
+        sv[p * half + i] = Math.sin(p * f);
       }
     }
     return this.#rope = { hd, theta, positions: n, cos, sin };
