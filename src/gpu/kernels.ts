@@ -19,6 +19,7 @@ import type { GpuContext } from "./device.ts";
 import type { GpuWeight } from "./gpu_weight.ts";
 import type { GpuInt4Weight } from "./int4_weight.ts";
 import { PipelineCache } from "./pipeline_cache.ts";
+import type { KvDType } from "./shader_source.ts";
 import { createUniform, f32, u32 } from "./uniforms.ts";
 
 /** Attention geometry shared by RoPE and attention kernels. */
@@ -31,6 +32,8 @@ export interface AttentionShape {
   headDim: number;
   /** KV cache rows. */
   maxSeq: number;
+  /** KV cache element type (default f32; f16 needs the shader-f16 feature). */
+  kv?: KvDType;
 }
 
 /** One row of the matmul kernel table. */
@@ -224,6 +227,15 @@ export class WebGpuKernels {
     const b = createUniform(this.#gpu, fields);
     this.#uniforms.push(b);
     return b;
+  }
+
+  /** The KV cache element type of `shape`, checked against the device. */
+  #kv(shape: AttentionShape): KvDType {
+    const kv = shape.kv ?? "f32";
+    if (kv === "f16" && !this.#gpu.hasF16) {
+      throw new GpuError("an f16 KV cache needs the shader-f16 feature, which this device lacks");
+    }
+    return kv;
   }
 
   /** RoPE kernels' uniform block (rope_store*.wgsl `Params`). */
@@ -475,6 +487,7 @@ export class WebGpuKernels {
       shader: "rope_store",
       entry: "rope_store",
       constants: { WG },
+      kv: this.#kv(shape),
     });
     const params = this.#ropeParams(T, shape, theta);
     const n = T * (shape.nHeads + shape.nKv) * (shape.headDim / 2);
@@ -510,6 +523,7 @@ export class WebGpuKernels {
       shader: kernel.shader,
       entry: kernel.shader,
       constants: { WG },
+      kv: this.#kv(shape),
     });
     const params = this.#attentionParams(T, shape);
     return makeDispatch(
@@ -541,6 +555,7 @@ export class WebGpuKernels {
       shader: "rope_store_batched",
       entry: "rope_store_batched",
       constants: { WG },
+      kv: this.#kv(shape),
     });
     const params = this.#ropeParams(T, shape, theta);
     const n = T * (shape.nHeads + shape.nKv) * (shape.headDim / 2);
@@ -581,6 +596,7 @@ export class WebGpuKernels {
       shader: kernel.batched,
       entry: kernel.batched,
       constants: { WG },
+      kv: this.#kv(shape),
     });
     const params = this.#attentionParams(T, shape);
     return makeDispatch(
