@@ -322,16 +322,20 @@ export class WasmKernels implements CpuKernels {
     const f16 = !ql && t.dtype === "F16";
     const n = Math.ceil(cols / (f16 ? 8 : 4)) * (f16 ? 8 : 4);
     const rowBytes = n * (f16 ? 2 : 4);
-    const w = this.alloc(rows * rowBytes, label);
+    // Rows interleaved by 4 per 16 bytes: [rows/4][n/step][4][16 bytes].
+    const rows4 = Math.ceil(rows / 4) * 4;
+    const w = this.alloc(rows4 * rowBytes, label);
     const data = t.data;
-    if (f16) {
-      const dst = new Uint16Array(this.#memory.buffer, w, rows * n);
-      for (let r = 0; r < rows; r++) {
-        dst.set(f32ToF16(data.subarray(r * cols, (r + 1) * cols)), r * n);
-      }
-    } else {
-      const dst = this.f32(w, rows * n);
-      for (let r = 0; r < rows; r++) dst.set(data.subarray(r * cols, (r + 1) * cols), r * n);
+    const step = f16 ? 8 : 4;
+    const dst = f16
+      ? new Uint16Array(this.#memory.buffer, w, rows4 * n)
+      : new Float32Array(this.#memory.buffer, w, rows4 * n);
+    for (let r = 0; r < rows; r++) {
+      const src = f16
+        ? f32ToF16(data.subarray(r * cols, (r + 1) * cols))
+        : data.subarray(r * cols, (r + 1) * cols);
+      const base = (r >> 2) * 4 * n + (r & 3) * step;
+      for (let k = 0; k < cols; k++) dst[base + (k - (k % step)) * 4 + (k % step)] = src[k];
     }
     return {
       rows,
@@ -457,12 +461,19 @@ export class WasmKernels implements CpuKernels {
         throw new RangeError(`${table.label}: token id ${id} is outside [0, ${rows})`);
       }
       const o = this.f32(out + t * cols * 4, cols);
-      if (lw.code === KIND_F32) {
-        o.set(new Float32Array(buf, lw.w + id * lw.rowBytes, cols));
-      } else if (lw.code === KIND_F16) {
-        const h = new Uint16Array(buf, lw.w + id * lw.rowBytes, cols);
+      if (lw.code === KIND_F32 || lw.code === KIND_F16) {
+        const step = lw.code === KIND_F16 ? 8 : 4;
+        const n = lw.blocksOrN;
+        const base = (id >> 2) * 4 * n + (id & 3) * step;
+        const src = lw.code === KIND_F16
+          ? new Uint16Array(buf, lw.w, Math.ceil(rows / 4) * 4 * n)
+          : new Float32Array(buf, lw.w, Math.ceil(rows / 4) * 4 * n);
         const bits = new Uint32Array(buf, out + t * cols * 4, cols);
-        for (let i = 0; i < cols; i++) bits[i] = f16BitsToF32Bits(h[i]);
+        for (let k = 0; k < cols; k++) {
+          const v = src[base + (k - (k % step)) * 4 + (k % step)];
+          if (lw.code === KIND_F16) bits[k] = f16BitsToF32Bits(v);
+          else o[k] = v;
+        }
       } else {
         const codes = new Uint8Array(buf, lw.w, Math.ceil(rows / 4) * 4 * lw.rowBytes);
         const half = lw.block / 2;

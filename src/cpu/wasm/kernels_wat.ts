@@ -335,7 +335,8 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
 
 /**
  * f16 (`kind` "f16") or f32 weights × f32 activations, `$n` values per row
- * (a multiple of 8). f16 weights become f32 in SIMD without a table:
+ * (a multiple of 8), rows interleaved by 4 per 16 bytes
+ * (`[rows/4][n/step][4][16 bytes]`, `$rowBytes` = bytes of one row). f16 weights become f32 in SIMD without a table:
  * `(h << 16) >>s 3` masked with 0x8FFFFFFF is the f32 `w · 2^-112` (right for
  * normals, subnormals and zero), so x comes pre-scaled by 2^64 and the sum
  * is multiplied by 2^48.
@@ -350,10 +351,6 @@ function denseKernel(v: SimdVariant, kind: "f16" | "f32", R: number, T: number):
     "(local $w v128) (local $lo v128) (local $hi v128) (local $zero v128) (local $mask v128)",
     ...tiles.map(([i, t]) => `(local ${acc(i, t)} v128)`),
   ];
-  const wAddr = (i: number) =>
-    i === 0
-      ? "(local.get $wp)"
-      : add32("(local.get $wp)", `(i32.mul (local.get $rowBytes) (i32.const ${i}))`);
   const xAddr = (t: number) =>
     t === 0
       ? "(local.get $xp)"
@@ -363,7 +360,7 @@ function denseKernel(v: SimdVariant, kind: "f16" | "f32", R: number, T: number):
     range(R).map((i) =>
       kind === "f32"
         ? lines([
-          `(local.set $w (v128.load ${wAddr(i)}))`,
+          `(local.set $w (v128.load offset=${i * 16} (local.get $wp)))`,
           ...range(T).map((t) =>
             `(local.set ${acc(i, t)} ${
               madd(v, "(local.get $w)", xLoad(t, 0), `(local.get ${acc(i, t)})`)
@@ -371,7 +368,7 @@ function denseKernel(v: SimdVariant, kind: "f16" | "f32", R: number, T: number):
           ),
         ])
         : lines([
-          `(local.set $w (v128.load ${wAddr(i)}))`,
+          `(local.set $w (v128.load offset=${i * 16} (local.get $wp)))`,
           `(local.set $lo (v128.and (i32x4.shr_s (i8x16.shuffle 0 1 16 17 2 3 18 19 4 5 20 21 6 7 22 23 ` +
           `(local.get $zero) (local.get $w)) (i32.const 3)) (local.get $mask)))`,
           `(local.set $hi (v128.and (i32x4.shr_s (i8x16.shuffle 8 9 24 25 10 11 26 27 12 13 28 29 14 15 30 31 ` +
@@ -392,14 +389,17 @@ function denseKernel(v: SimdVariant, kind: "f16" | "f32", R: number, T: number):
   const finish = (i: number, t: number) =>
     kind === "f16" ? `(f32.mul ${hsum(acc(i, t))} (f32.const 0x1p48))` : hsum(acc(i, t));
   const body = lines([
-    `(local.set $wp (i32.add (local.get $w0) (i32.mul (local.get $r) (local.get $rowBytes))))`,
+    // rows 4g..4g+3 interleaved per 16 bytes: [rows/4][n/step][4][16 bytes]
+    `(local.set $wp (i32.add (local.get $w0) (i32.add (i32.mul (i32.shr_u (local.get $r) (i32.const 2)) ` +
+    `(i32.shl (local.get $rowBytes) (i32.const 2))) (i32.shl (i32.and (local.get $r) (i32.const 3)) ` +
+    `(i32.const 4)))))`,
     `(local.set $xp (local.get $x))`,
     ...tiles.map(([i, t]) => `(local.set ${acc(i, t)} (v128.const i32x4 0 0 0 0))`),
     `(local.set $k (i32.const 0))`,
     `(block $kdone (loop $kl`,
     `  (br_if $kdone (i32.ge_u (local.get $k) (local.get $n)))`,
     step,
-    `  (local.set $wp (i32.add (local.get $wp) (i32.const ${wBytesPerStep})))`,
+    `  (local.set $wp (i32.add (local.get $wp) (i32.const ${4 * wBytesPerStep})))`,
     `  (local.set $xp (i32.add (local.get $xp) (i32.const ${valsPerStep * 4})))`,
     `  (local.set $k (i32.add (local.get $k) (i32.const ${valsPerStep})))`,
     `  (br $kl)))`,
