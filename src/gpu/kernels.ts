@@ -16,7 +16,7 @@
 import { GpuError } from "../errors.ts";
 import { type Dispatch, makeDispatch } from "./command_batch.ts";
 import type { GpuContext } from "./device.ts";
-import type { GpuWeight } from "./gpu_weight.ts";
+import type { GpuWeight, WeightChunk } from "./gpu_weight.ts";
 import type { GpuInt4Weight } from "./int4_weight.ts";
 import { PipelineCache } from "./pipeline_cache.ts";
 import type { KvDType } from "./shader_source.ts";
@@ -268,19 +268,46 @@ export class WebGpuKernels {
     ]);
   }
 
-  /** x[t, :] = E[tokens[t], :] for t < T. */
+  /** x[t, :] = E[tokens[t], :] for t < T (E in one binding; see {@link embedRows}). */
   async embed(E: GpuWeight, tokens: GPUBuffer, x: GPUBuffer, T: number): Promise<Dispatch> {
+    if (E.chunks) throw new GpuError("embed: a split table needs embedRows()");
+    return await this.#embedChunk(
+      E,
+      { buffer: E.buffer, row0: 0, rows: E.rows },
+      true,
+      tokens,
+      x,
+      T,
+    );
+  }
+
+  /** {@link embed} for a table of any size: one dispatch per row chunk of a split table. */
+  async embedRows(E: GpuWeight, tokens: GPUBuffer, x: GPUBuffer, T: number): Promise<Dispatch[]> {
+    const chunks = E.chunks ?? [{ buffer: E.buffer, row0: 0, rows: E.rows }];
+    return await Promise.all(
+      chunks.map((c, i) => this.#embedChunk(E, c, i === chunks.length - 1, tokens, x, T)),
+    );
+  }
+
+  async #embedChunk(
+    E: GpuWeight,
+    chunk: WeightChunk,
+    last: boolean,
+    tokens: GPUBuffer,
+    x: GPUBuffer,
+    T: number,
+  ): Promise<Dispatch> {
     const pipeline = await this.#pipelines.get({
       shader: "embedding",
       entry: "embed",
       weights: E.dtype,
-      constants: { WG },
+      constants: { WG, LAST: last },
     });
-    const params = this.#uniform([u32(T), u32(E.cols), u32(E.rows), u32(0)]);
+    const params = this.#uniform([u32(T), u32(E.cols), u32(chunk.rows), u32(chunk.row0)]);
     return makeDispatch(
       this.#gpu,
       pipeline,
-      [E.buffer, tokens, x, params],
+      [chunk.buffer, tokens, x, params],
       Math.ceil((T * E.cols) / WG),
     );
   }
@@ -316,6 +343,42 @@ export class WebGpuKernels {
     T: number,
     options: { bias?: GPUBuffer; accumulate?: boolean; entry?: MatmulKernel["entry"] } = {},
   ): Promise<Dispatch> {
+    if (W.chunks) throw new GpuError("matmul: a split weight needs matmulRows()");
+    return await this.#matmul(W, W.buffer, W.rows, x, y, 0, T, options);
+  }
+
+  /**
+   * {@link matmul} for a weight of any size: one dispatch per row chunk of a
+   * split weight (e.g. a 32000 x 2048 f32 lm_head over a 128 MiB binding
+   * limit), each writing its columns of y [T, W.rows]. Chunks of 64 rows
+   * start at 256-byte offsets, which every adapter's storage offset
+   * alignment divides.
+   */
+  async matmulRows(
+    W: GpuWeight,
+    x: GPUBuffer,
+    y: GPUBuffer,
+    T: number,
+    options: { bias?: GPUBuffer; accumulate?: boolean; entry?: MatmulKernel["entry"] } = {},
+  ): Promise<Dispatch[]> {
+    if (!W.chunks) return [await this.matmul(W, x, y, T, options)];
+    if (options.bias) throw new GpuError("matmulRows: a bias on a split weight is not supported");
+    return await Promise.all(W.chunks.map((c) => {
+      const yc: GPUBufferBinding = { buffer: y, offset: c.row0 * 4, size: y.size - c.row0 * 4 };
+      return this.#matmul(W, c.buffer, c.rows, x, yc, W.rows, T, options);
+    }));
+  }
+
+  async #matmul(
+    W: GpuWeight,
+    buffer: GPUBuffer,
+    rows: number,
+    x: GPUBuffer,
+    y: GPUBuffer | GPUBufferBinding,
+    ldy: number,
+    T: number,
+    options: { bias?: GPUBuffer; accumulate?: boolean; entry?: MatmulKernel["entry"] },
+  ): Promise<Dispatch> {
     const kernel = options.entry
       ? MATMUL_KERNELS.find((k) => k.entry === options.entry)!
       : MATMUL_KERNELS.find((k) => k.when(T, W.cols, this.#gpu))!;
@@ -333,13 +396,13 @@ export class WebGpuKernels {
         ACCUMULATE: Boolean(options.accumulate),
       },
     });
-    const params = this.#uniform([u32(T), u32(W.cols), u32(W.rows), u32(0)]);
+    const params = this.#uniform([u32(T), u32(W.cols), u32(rows), u32(ldy)]);
     const bias = options.bias ?? this.#empty;
     return makeDispatch(
       this.#gpu,
       pipeline,
-      [W.buffer, x, y, bias, params],
-      kernel.workgroups(T, W.rows),
+      [buffer, x, y, bias, params],
+      kernel.workgroups(T, rows),
     );
   }
 

@@ -558,7 +558,7 @@ export class GpuLlama {
     const w = this.#shared;
     const tokens = io?.tokens ?? this.tokens;
     const logits = io?.logits ?? this.logitsBuffer;
-    step(k.embed(w.embed, tokens, x, T));
+    step(k.embedRows(w.embed, tokens, x, T));
     for (const [i, L] of w.layers.entries()) {
       const { kCache, vCache } = io?.cache[i] ?? this.#cache[i];
       // attention block
@@ -594,7 +594,7 @@ export class GpuLlama {
     if (rows !== "none") {
       const n = rows === "all" ? T : 1;
       step(k.rmsnorm(x, w.norm, xb, n, c.hiddenSize, eps, T - n));
-      step(k.matmul(w.lmHead, xb, logits, n));
+      step(k.matmulRows(w.lmHead, xb, logits, n));
     }
     return (await Promise.all(steps)).flat();
   }
