@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import type { CpuKernels } from "../src/cpu/cpu_kernels.ts";
 import { TsKernels } from "../src/cpu/ts_kernels.ts";
 import { createWasmKernels, type WasmKernelsOptions } from "../src/cpu/wasm_kernels.ts";
+import { detectWasmFeatures } from "../src/cpu/wasm/kernels_module.ts";
 import { AwqEdgeError } from "../src/errors.ts";
 import type { HostTensor } from "../src/model/weights.ts";
 import {
@@ -197,4 +198,42 @@ Deno.test("WasmKernels.alloc past 4 GiB is a clear error naming the buffer", asy
   } finally {
     k.destroy();
   }
+});
+
+Deno.test("a runtime without relaxed SIMD gets the plain kernels, with a note", async () => {
+  const k = await createWasmKernels({
+    threads: 1,
+    features: { simd: true, relaxed: false, sharedMemory: true },
+  });
+  try {
+    assert.equal(k.variant, "plain");
+    assert.match(k.notes.join("\n"), /no relaxed SIMD/);
+    assert.match(k.description, /^wasm simd128, /);
+  } finally {
+    k.destroy();
+  }
+});
+
+Deno.test("a runtime without SharedArrayBuffer runs one thread, with a note", async () => {
+  const k = await createWasmKernels({
+    threads: 2,
+    features: { simd: true, relaxed: true, sharedMemory: false },
+  });
+  try {
+    assert.equal(k.threads, 1);
+    assert.match(k.notes.join("\n"), /no SharedArrayBuffer in this runtime: 1 thread/);
+  } finally {
+    k.destroy();
+  }
+});
+
+Deno.test("a runtime without SIMD is a clear error", async () => {
+  await assert.rejects(
+    () => createWasmKernels({ features: { simd: false, relaxed: false, sharedMemory: true } }),
+    (e: unknown) => e instanceof AwqEdgeError && /no WebAssembly SIMD/.test(e.message),
+  );
+});
+
+Deno.test("detectWasmFeatures finds SIMD, relaxed SIMD and shared memory in this Deno", () => {
+  assert.deepEqual(detectWasmFeatures(), { simd: true, relaxed: true, sharedMemory: true });
 });

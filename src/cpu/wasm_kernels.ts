@@ -27,7 +27,12 @@ import type {
   Ptr,
 } from "./cpu_kernels.ts";
 import { checkLinearTensor, int4BlockSize, repackInt4 } from "./int4_layout.ts";
-import { detectWasmFeatures, kernelBytes, noSimdError } from "./wasm/kernels_module.ts";
+import {
+  detectWasmFeatures,
+  kernelBytes,
+  noSimdError,
+  type WasmFeatures,
+} from "./wasm/kernels_module.ts";
 import type { SimdVariant } from "./wasm/kernels_wat.ts";
 import {
   A,
@@ -71,6 +76,12 @@ export interface WasmKernelsOptions {
   sharedMemory?: boolean;
   /** How long an idle Worker spins before sleeping, in ms (default 0.5). */
   spinMs?: number;
+  /**
+   * What the runtime supports, instead of detecting it (tests use this to
+   * take the fallbacks of a runtime without relaxed SIMD, SharedArrayBuffer
+   * or SIMD).
+   */
+  features?: WasmFeatures;
 }
 
 /** A linear weight placed in the WebAssembly memory. */
@@ -106,7 +117,7 @@ interface WasmLinear extends CpuLinear {
  * ```
  */
 export async function createWasmKernels(options: WasmKernelsOptions = {}): Promise<WasmKernels> {
-  const features = detectWasmFeatures();
+  const features = options.features ?? detectWasmFeatures();
   const notes: string[] = [];
   if (!features.simd) throw noSimdError();
   let variant: SimdVariant = options.simd === "plain" ? "plain" : "relaxed";
