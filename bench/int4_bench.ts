@@ -19,13 +19,14 @@
  * @module
  */
 
-import { CommandBatch, type Dispatch } from "../src/gpu/command_batch.ts";
+import { CommandBatch, type Dispatch, makeDispatch } from "../src/gpu/command_batch.ts";
 import type { GpuContext } from "../src/gpu/device.ts";
 import { type GpuWeight, uploadWeight } from "../src/gpu/gpu_weight.ts";
 import { packInt4, uploadInt4 } from "../src/gpu/int4_weight.ts";
 import { BufferPool } from "../src/gpu/buffer_pool.ts";
 import { INT4_KERNELS, INT4_UNIFORM_X_BYTES, WebGpuKernels } from "../src/gpu/kernels.ts";
 import { readBuffer } from "../src/gpu/readback.ts";
+import { loadShaderSource } from "../src/gpu/shader_source.ts";
 import { GpuLlama } from "../src/model/gpu_llama.ts";
 import type { LlamaConfig } from "../src/model/config.ts";
 import type { LlamaWeights } from "../src/model/weights.ts";
@@ -218,6 +219,7 @@ async function gemvPart(
       );
     }
     await fusionPart(ctx, kernels, pool, x, probe, figures, rtMs);
+    if (gpu.isSoftware) await ablationPart(ctx, probe, figures, rtMs);
     notes.push(
       "GEMV: one token, random g128 int4 codes; int4 GB/s counts the resident int4 bytes " +
         "(codes + f16 scale/zero); f32 shapes over the storage binding limit are skipped (NaN)",
@@ -293,6 +295,88 @@ async function fusionPart(
       `(${fmt(sepQkv / fusedQkv)}x); fused gate/up+SiLU (2048 -> 2x5632): ${fmt(fusedGu)} ms vs ` +
       `2-output GEMV + silu_mul ${fmt(sepGu)} ms (${fmt(sepGu / fusedGu)}x)`,
   );
+}
+
+/**
+ * What limits the decode GEMV: the production gemv_u4_ux source against
+ * variants with one ingredient removed (text substitutions of the same
+ * file), 4096x4096 g128. Each variant's speed-up over the production kernel
+ * says how much of its time that ingredient costs.
+ */
+async function ablationPart(
+  ctx: BenchContext,
+  probe: GPUBuffer,
+  figures: Record<string, number>,
+  rtMs: number,
+): Promise<void> {
+  const { gpu, quick, log } = ctx;
+  const device = gpu.device;
+  const [N, K, G] = [4096, 4096, 128];
+  const base = await loadShaderSource("matmul_int4_ux");
+  const sub = (a: string, b: string) => {
+    if (!base.includes(a)) throw new Error(`ablation: "${a}" not in matmul_int4_ux.wgsl`);
+    return base.split(a).join(b);
+  };
+  const dot8 = "acc[r] += chunk_dot8(codes[rows[r] * kc + c], s[r].y, x);";
+  const variants: Record<string, string> = {
+    production: base,
+    x_in_storage: sub(
+      "@group(0) @binding(1) var<uniform> xu: array<vec4<f32>, 4096>;",
+      "@group(0) @binding(1) var<storage, read> xu: array<vec4<f32>>;",
+    ),
+    no_code_loads: sub(
+      dot8,
+      "acc[r] += chunk_dot8(vec4<u32>(c * 0x9E3779B1u + rows[r], c ^ rows[r], c + 77u * rows[r], c), s[r].y, x);",
+    ),
+    no_x_loads: sub("x[j] = xv4(xi + 4u * j);", "x[j] = vec4<f32>(f32(xi + j), 0.5, 0.25, 1.0);"),
+    no_dequant: sub(
+      dot8,
+      "let w = codes[rows[r] * kc + c]; acc[r] += dot(bitcast<vec4<f32>>(w), x[0] + x[7]);",
+    ),
+  };
+  const pool = new BufferPool(gpu);
+  try {
+    const ql = randomQuantizedLinear(N, K, 7, { groupSize: G });
+    const W = uploadInt4(pool, packInt4([ql], "ablation"), "ablation");
+    const x = pool.upload(new Float32Array(INT4_UNIFORM_X_BYTES / 4).fill(0.01), "x");
+    const y = pool.acquire(N * 4, "y");
+    const params = pool.upload(new Uint32Array([1, K, N, G, N, N, 0, 0]), "params");
+    const uniformParams = device.createBuffer({
+      size: 32,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    device.queue.writeBuffer(uniformParams, 0, new Uint32Array([1, K, N, G, N, N, 0, 0]));
+    pool.release(params);
+    const sinks = [pool.acquire(16, "y1"), pool.acquire(16, "y2"), pool.acquire(16, "bias")];
+    const ms: Record<string, number> = {};
+    for (const [name, code] of Object.entries(variants)) {
+      const module = device.createShaderModule({ label: `ablation ${name}`, code });
+      const pipeline = await device.createComputePipelineAsync({
+        layout: "auto",
+        compute: { module, entryPoint: "gemv_u4_ux", constants: { WG: 64 } },
+      });
+      const xb = name === "x_in_storage" ? x : { buffer: x, size: INT4_UNIFORM_X_BYTES };
+      const d = makeDispatch(
+        gpu,
+        pipeline,
+        [W.codes, xb, y, sinks[2], uniformParams, W.sz, sinks[0], sinks[1]],
+        Math.ceil(N / 4 / 64),
+      );
+      ms[name] = await dispatchMs(gpu, d, probe, quick ? 3 : 10, quick ? 1 : 3, rtMs);
+    }
+    uniformParams.destroy();
+    const line = Object.entries(ms).map(([name, t]) => {
+      const gbps = W.bytes / (t / 1000) / 1e9;
+      figures[`ablation_${name}_gb_per_s`] = gbps;
+      if (name !== "production") figures[`ablation_${name}_speedup`] = ms.production / t;
+      return `${name} ${fmt(gbps)} GB/s${
+        name === "production" ? "" : ` (${fmt(ms.production / t)}x)`
+      }`;
+    });
+    log(`  gemv_u4_ux 4096x4096 ablation: ${line.join(", ")}`);
+  } finally {
+    pool.destroy();
+  }
 }
 
 /** Weight bytes a decode step reads from `model` (all of them but the embedding, plus one row). */
