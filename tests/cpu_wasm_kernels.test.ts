@@ -30,6 +30,8 @@ interface MatmulCase {
   name: string;
   tensor: (r: () => number) => HostTensor;
   T: number;
+  /** Input values (default: uniform in [-2, 2)). */
+  x?: (n: number, r: () => number) => Float32Array;
 }
 
 const CASES: MatmulCase[] = [
@@ -48,6 +50,14 @@ const CASES: MatmulCase[] = [
     name: "int4 max codes",
     tensor: (r) => randomInt4Tensor(r, 66, 256, 128, { maxCodes: true }),
     T: 4,
+  },
+  {
+    // every code 15 and every int8 activation ±127: the i16 block sums reach
+    // ±16·15·127 = ±30480, the most a lane can hold without overflow
+    name: "int4 max codes, extreme inputs",
+    tensor: (r) => randomInt4Tensor(r, 8, 256, 128, { maxCodes: true }),
+    T: 5,
+    x: (n) => Float32Array.from({ length: n }, (_, i) => (Math.floor(i / 256) % 2 ? -3 : 3)),
   },
   { name: "f16 67x100 T3", tensor: (r) => randomDenseTensor(r, 67, 100, "F16"), T: 3 },
   { name: "f16 130x64 T1", tensor: (r) => randomDenseTensor(r, 130, 64, "F16"), T: 1 },
@@ -126,7 +136,7 @@ for (const simd of ["relaxed", "plain"] as const) {
               const r = rng(c.name.length * 31 + c.T);
               const tensor = c.tensor(r);
               const cols = tensor.shape[1];
-              const xs = randomFloats(r, c.T * cols, -2, 2);
+              const xs = c.x ? c.x(c.T * cols, r) : randomFloats(r, c.T * cols, -2, 2);
               const bias = randomFloats(r, tensor.shape[0]);
               const got = runMatmul(wk, tensor, xs, c.T, bias);
               const want = runMatmul(tk, tensor, xs, c.T, bias);
