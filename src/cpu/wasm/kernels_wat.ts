@@ -29,7 +29,15 @@ export const INT4_BLOCKS = [32, 64, 128] as const;
 /** Tile shapes [R weight rows, T input rows] every matmul kernel is built for. */
 export const TILES = [[4, 1], [1, 1], [1, 4], [2, 4]] as const;
 
-/** Export name of an int4 matmul kernel. */
+/**
+ * Export name of an int4 matmul kernel.
+ *
+ * @example
+ * ```ts
+ * import { int4KernelName } from "./kernels_wat.ts";
+ * int4KernelName("int8", 128, 4, 1); // "q4i8_b128_r4_t1"
+ * ```
+ */
 export function int4KernelName(
   activations: "int8" | "f32",
   block: number,
@@ -39,7 +47,15 @@ export function int4KernelName(
   return `q4${activations === "int8" ? "i8" : "f"}_b${block}_r${r}_t${t}`;
 }
 
-/** Export name of an f16 or f32 matmul kernel. */
+/**
+ * Export name of an f16 or f32 matmul kernel.
+ *
+ * @example
+ * ```ts
+ * import { denseKernelName } from "./kernels_wat.ts";
+ * denseKernelName("f16", 2, 4); // "f16_r2_t4"
+ * ```
+ */
 export function denseKernelName(kind: "f16" | "f32", r: number, t: number): string {
   return `${kind}_r${r}_t${t}`;
 }
