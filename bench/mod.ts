@@ -14,6 +14,7 @@ import type { Benchmark, BenchResult } from "./common.ts";
 import { awqBench } from "./awq_bench.ts";
 import { cpuDecodeBench } from "./cpu_decode_bench.ts";
 import { decodeBench } from "./decode_bench.ts";
+import { int4Bench } from "./int4_bench.ts";
 import { prefillBench } from "./prefill_bench.ts";
 import { serverBench } from "./server_bench.ts";
 import { shapeBench } from "./shape_bench.ts";
@@ -28,6 +29,7 @@ export const BENCHMARKS: readonly Benchmark[] = [
   serverBench,
   wasmGemvBench,
   cpuDecodeBench,
+  int4Bench,
 ];
 
 /** Parsed command line. */

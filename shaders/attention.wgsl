@@ -3,6 +3,8 @@
 // softmax (running max and sum), so any context length works with fixed
 // workgroup memory. Query t sits at position state.pos + t and sees keys
 // 0..state.pos + t.
+// The KV cache element type `kv` (f32, or f16 with shader-f16) comes from the
+// prepended kv_f32.wgsl / kv_f16.wgsl; values are f32 everywhere else.
 
 struct Params {
   T: u32,
@@ -27,8 +29,8 @@ const MAX_HEAD_DIM: u32 = 256u;
 const NEG_BIG: f32 = -3.0e38;
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> kCache: array<f32>;
-@group(0) @binding(2) var<storage, read> vCache: array<f32>;
+@group(0) @binding(1) var<storage, read> kCache: array<kv>;
+@group(0) @binding(2) var<storage, read> vCache: array<kv>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<storage, read> state: State;
 @group(0) @binding(5) var<uniform> p: Params;
@@ -62,7 +64,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
       let kb = key * kvDim + kvh * hd;
       var dot = 0.0;
       for (var d = 0u; d < hd; d++) {
-        dot += qs[d] * kCache[kb + d];
+        dot += qs[d] * f32(kCache[kb + d]);
       }
       s = dot * scale;
     }
@@ -81,7 +83,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
       if (d < hd) {
         var a = acc[j] * corr;
         for (var kk = 0u; kk < n; kk++) {
-          a += probs[kk] * vCache[(c0 + kk) * kvDim + kvh * hd + d];
+          a += probs[kk] * f32(vCache[(c0 + kk) * kvDim + kvh * hd + d]);
         }
         acc[j] = a;
       }

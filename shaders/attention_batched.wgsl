@@ -2,6 +2,8 @@
 // with an online softmax (the GPU form, like attention.wgsl). Row r is a query
 // of slot rows[r].x at position states[slot].pos + rows[r].y and sees keys
 // 0..position of that slot's region of the [slots, maxSeq, kvDim] caches.
+// The KV cache element type `kv` (f32, or f16 with shader-f16) comes from the
+// prepended kv_f32.wgsl / kv_f16.wgsl; values are f32 everywhere else.
 
 struct Params {
   T: u32,
@@ -26,8 +28,8 @@ const MAX_HEAD_DIM: u32 = 256u;
 const NEG_BIG: f32 = -3.0e38;
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> kCache: array<f32>;
-@group(0) @binding(2) var<storage, read> vCache: array<f32>;
+@group(0) @binding(1) var<storage, read> kCache: array<kv>;
+@group(0) @binding(2) var<storage, read> vCache: array<kv>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<storage, read> states: array<State>;
 @group(0) @binding(5) var<storage, read> rows: array<vec2<u32>>; // (slot, offset)
@@ -64,7 +66,7 @@ fn attention_batched(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
       let kb = slotBase + key * kvDim + kvh * hd;
       var dot = 0.0;
       for (var d = 0u; d < hd; d++) {
-        dot += qs[d] * kCache[kb + d];
+        dot += qs[d] * f32(kCache[kb + d]);
       }
       s = dot * scale;
     }
@@ -83,7 +85,7 @@ fn attention_batched(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
       if (d < hd) {
         var a = acc[j] * corr;
         for (var kk = 0u; kk < n; kk++) {
-          a += probs[kk] * vCache[slotBase + (c0 + kk) * kvDim + kvh * hd + d];
+          a += probs[kk] * f32(vCache[slotBase + (c0 + kk) * kvDim + kvh * hd + d]);
         }
         acc[j] = a;
       }

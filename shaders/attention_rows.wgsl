@@ -3,6 +3,8 @@
 // where barriers are expensive, invocations cheap, and every storage load is
 // a per-lane gather, so q, k and v are read as vec4 (headDim % 4 == 0) and q
 // is kept in registers. Same bindings and Params as attention.wgsl.
+// The KV cache element type `kv` (f32, or f16 with shader-f16) comes from the
+// prepended kv_f32.wgsl / kv_f16.wgsl; values are f32 everywhere else.
 
 struct Params {
   T: u32,
@@ -27,8 +29,8 @@ const MAX_HEAD_DIM4: u32 = 64u; // headDim <= 256
 const NEG_BIG: f32 = -3.0e38;
 
 @group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> kCache: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> vCache: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> kCache: array<kv4>;
+@group(0) @binding(2) var<storage, read> vCache: array<kv4>;
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> state: State;
 @group(0) @binding(5) var<uniform> p: Params;
@@ -58,7 +60,7 @@ fn attention_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     let kb = key * kvDim4 + kvh * hd4;
     var s = 0.0;
     for (var d = 0u; d < hd4; d++) {
-      s += dot(qr[d], kCache[kb + d]);
+      s += dot(qr[d], vec4<f32>(kCache[kb + d]));
     }
     if (s > m) {
       let corr = exp(m - s);
@@ -71,7 +73,7 @@ fn attention_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     let e = exp(s - m);
     l += e;
     for (var d = 0u; d < hd4; d++) {
-      acc[d] += e * vCache[kb + d];
+      acc[d] += e * vec4<f32>(vCache[kb + d]);
     }
   }
   let inv = 1.0 / l;

@@ -4,6 +4,8 @@
 // and sees keys 0..position of that slot's region of the [slots, maxSeq, kvDim]
 // caches, so rows of different sequences at different positions share one
 // dispatch. Same Params as attention.wgsl (T = rows).
+// The KV cache element type `kv` (f32, or f16 with shader-f16) comes from the
+// prepended kv_f32.wgsl / kv_f16.wgsl; values are f32 everywhere else.
 
 struct Params {
   T: u32,
@@ -28,8 +30,8 @@ const MAX_HEAD_DIM4: u32 = 64u; // headDim <= 256
 const NEG_BIG: f32 = -3.0e38;
 
 @group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> kCache: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> vCache: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> kCache: array<kv4>;
+@group(0) @binding(2) var<storage, read> vCache: array<kv4>;
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> states: array<State>;
 @group(0) @binding(5) var<storage, read> rows: array<vec2<u32>>; // (slot, offset)
@@ -62,7 +64,7 @@ fn attention_rows_batched(@builtin(global_invocation_id) gid: vec3<u32>, @builti
     let kb = slotBase + key * kvDim4 + kvh * hd4;
     var s = 0.0;
     for (var d = 0u; d < hd4; d++) {
-      s += dot(qr[d], kCache[kb + d]);
+      s += dot(qr[d], vec4<f32>(kCache[kb + d]));
     }
     if (s > m) {
       let corr = exp(m - s);
@@ -75,7 +77,7 @@ fn attention_rows_batched(@builtin(global_invocation_id) gid: vec3<u32>, @builti
     let e = exp(s - m);
     l += e;
     for (var d = 0u; d < hd4; d++) {
-      acc[d] += e * vCache[kb + d];
+      acc[d] += e * vec4<f32>(vCache[kb + d]);
     }
   }
   let inv = 1.0 / l;

@@ -1,11 +1,15 @@
 // int4 GEMV with the input in a uniform buffer, for CPU-backed adapters
 // (lavapipe): there every storage load is a per-lane gather, while a uniform
 // read of an index that is the same in every lane is one broadcast load, and
-// all invocations read the same x[k]. One invocation per output row, one
-// vec4<u32> (32 codes) load per step. Needs T * K <= 16384 floats (the 64 KiB
+// all invocations read the same x[k]. Each invocation computes 4 rows, so each
+// x load serves 4 rows' weights (the x reads, not the dequantization, limit
+// this kernel on lavapipe; 4 rows measured about 1.6x one row). One vec4<u32>
+// (32 codes) load per row and step. Needs T * K <= 16384 floats (the 64 KiB
 // uniform binding) and K % 4 == 0 when T > 1; the binding is 64 KiB exactly.
-//   gemv_u4_ux:        y[t, n] (split outputs, bias, accumulate as matmul_int4_core says)
-//   gemv_u4_ux_swiglu: W is [gate; up] packed (N = 2 * N1); y[t, n] = silu(gate · x) * (up · x)
+//   gemv_u4_ux:        rows 4i .. 4i + 3 of y[t, :] (split outputs, bias, accumulate:
+//                      matmul_int4_core)
+//   gemv_u4_ux_swiglu: W is [gate; up] packed (N = 2 * N1); rows 2i, 2i + 1 of
+//                      y[t, :] = silu(gate · x) * (up · x)
 
 //!include matmul_int4_core
 //!include matmul_int4_output
@@ -20,24 +24,89 @@ fn xv(i: u32) -> f32 {
   return xu[i >> 2u][i & 3u];
 }
 
+/// sum over a full chunk of (code - z) * x for x given as 8 vec4s.
+fn chunk_dot8(w: vec4<u32>, z: f32, x: array<vec4<f32>, 8>) -> f32 {
+  let zv = vec4<f32>(z);
+  var a = (lo4(w.x) - zv) * x[0] + (hi4(w.x) - zv) * x[1];
+  a += (lo4(w.y) - zv) * x[2] + (hi4(w.y) - zv) * x[3];
+  a += (lo4(w.z) - zv) * x[4] + (hi4(w.z) - zv) * x[5];
+  a += (lo4(w.w) - zv) * x[6] + (hi4(w.w) - zv) * x[7];
+  return a.x + a.y + a.z + a.w;
+}
+
+/// Rows `rows` of W times token t of x: each x chunk is read once for the 4 rows.
+fn rows_dot(rows: vec4<u32>, t: u32) -> vec4<f32> {
+  let kc = chunks();
+  let full = p.K / 32u;
+  let per_group = p.G / 32u;
+  let xr = t * p.K;
+  var total = vec4<f32>(0.0);
+  var c = 0u;
+  loop {
+    if (c >= full) {
+      break;
+    }
+    var s = array<vec2<f32>, 4>();
+    for (var r = 0u; r < 4u; r++) {
+      s[r] = scale_zero(rows[r], c);
+    }
+    let end = min(c + per_group, full);
+    var acc = vec4<f32>(0.0);
+    for (; c < end; c++) {
+      let xi = xr + 32u * c;
+      var x = array<vec4<f32>, 8>();
+      for (var j = 0u; j < 8u; j++) {
+        x[j] = xv4(xi + 4u * j);
+      }
+      for (var r = 0u; r < 4u; r++) {
+        acc[r] += chunk_dot8(codes[rows[r] * kc + c], s[r].y, x);
+      }
+    }
+    for (var r = 0u; r < 4u; r++) {
+      total[r] += s[r].x * acc[r];
+    }
+  }
+  if (full < kc) {
+    for (var r = 0u; r < 4u; r++) {
+      let s = scale_zero(rows[r], full);
+      let w = codes[rows[r] * kc + full];
+      total[r] += s.x * chunk_dot_masked(w, s.y, xr + 32u * full, 32u * full);
+    }
+  }
+  return total;
+}
+
 @compute @workgroup_size(WG)
 fn gemv_u4_ux(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let n = gid.x + gid.y * nwg.x * WG;
-  if (n >= p.N) {
+  let n0 = 4u * (gid.x + gid.y * nwg.x * WG);
+  if (n0 >= p.N) {
     return;
   }
+  let last = p.N - 1u;
+  let rows = min(vec4<u32>(n0, n0 + 1u, n0 + 2u, n0 + 3u), vec4<u32>(last));
   for (var t = 0u; t < p.T; t++) {
-    store(t, n, row_dot(n, t));
+    let v = rows_dot(rows, t);
+    for (var r = 0u; r < 4u; r++) {
+      if (n0 + r < p.N) {
+        store(t, n0 + r, v[r]);
+      }
+    }
   }
 }
 
 @compute @workgroup_size(WG)
 fn gemv_u4_ux_swiglu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let n = gid.x + gid.y * nwg.x * WG;
-  if (n >= p.N1) {
+  let n0 = 2u * (gid.x + gid.y * nwg.x * WG);
+  if (n0 >= p.N1) {
     return;
   }
+  let n1 = min(n0 + 1u, p.N1 - 1u);
+  let rows = vec4<u32>(n0, n1, n0 + p.N1, n1 + p.N1);
   for (var t = 0u; t < p.T; t++) {
-    y[t * p.N1 + n] = silu(row_dot(n, t)) * row_dot(n + p.N1, t);
+    let v = rows_dot(rows, t);
+    y[t * p.N1 + n0] = silu(v.x) * v.z;
+    if (n0 + 1u < p.N1) {
+      y[t * p.N1 + n0 + 1u] = silu(v.y) * v.w;
+    }
   }
 }

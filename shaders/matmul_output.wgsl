@@ -4,10 +4,10 @@
 // its own input binding `x` (scalar or vec4) at binding 1.
 
 struct Params {
-  T: u32, // tokens (rows of x)
-  K: u32, // input features
-  N: u32, // output features
-  _pad: u32,
+  T: u32,   // tokens (rows of x)
+  K: u32,   // input features
+  N: u32,   // output features
+  ldy: u32, // row stride of y (0: N); a row chunk of a split weight writes columns of a wider y
 }
 
 override WG: u32 = 64u;
@@ -23,7 +23,7 @@ fn store(t: u32, n: u32, acc: f32) {
   if (HAS_BIAS) {
     v += bias[n];
   }
-  let idx = t * p.N + n;
+  let idx = t * select(p.ldy, p.N, p.ldy == 0u) + n;
   if (ACCUMULATE) {
     v += y[idx];
   }

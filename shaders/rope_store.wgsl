@@ -3,6 +3,8 @@
 // rotated into the key cache and v copied into the value cache at those rows.
 // One invocation per (token, head, pair), heads 0..nHeads-1 being q heads and
 // nHeads..nHeads+nKv-1 the k/v heads.
+// The KV cache element type `kv` (f32, or f16 with shader-f16) comes from the
+// prepended kv_f32.wgsl / kv_f16.wgsl; values are f32 everywhere else.
 
 struct Params {
   T: u32,
@@ -27,8 +29,8 @@ override WG: u32 = 64u;
 @group(0) @binding(0) var<storage, read_write> q: array<f32>;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
 @group(0) @binding(2) var<storage, read> v: array<f32>;
-@group(0) @binding(3) var<storage, read_write> kCache: array<f32>;
-@group(0) @binding(4) var<storage, read_write> vCache: array<f32>;
+@group(0) @binding(3) var<storage, read_write> kCache: array<kv>;
+@group(0) @binding(4) var<storage, read_write> vCache: array<kv>;
 @group(0) @binding(5) var<storage, read> state: State;
 @group(0) @binding(6) var<uniform> p: Params;
 
@@ -64,9 +66,9 @@ fn rope_store(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     let dst = pos * kvDim + hk * p.headDim;
     let a = k[src + i];
     let b = k[src + i + half];
-    kCache[dst + i] = a * c - b * s;
-    kCache[dst + i + half] = a * s + b * c;
-    vCache[dst + i] = v[src + i];
-    vCache[dst + i + half] = v[src + i + half];
+    kCache[dst + i] = kv(a * c - b * s);
+    kCache[dst + i + half] = kv(a * s + b * c);
+    vCache[dst + i] = kv(v[src + i]);
+    vCache[dst + i + half] = kv(v[src + i + half]);
   }
 }

@@ -4,6 +4,8 @@
 // (offset 0), a prompt chunk T rows of one slot (offsets 0..T-1). Same math as
 // rope_store.wgsl; the caches are [slots, maxSeq, kvDim] and row r's k/v go to
 // its slot's region. One invocation per (row, head, pair).
+// The KV cache element type `kv` (f32, or f16 with shader-f16) comes from the
+// prepended kv_f32.wgsl / kv_f16.wgsl; values are f32 everywhere else.
 
 struct Params {
   T: u32,
@@ -28,8 +30,8 @@ override WG: u32 = 64u;
 @group(0) @binding(0) var<storage, read_write> q: array<f32>;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
 @group(0) @binding(2) var<storage, read> v: array<f32>;
-@group(0) @binding(3) var<storage, read_write> kCache: array<f32>;
-@group(0) @binding(4) var<storage, read_write> vCache: array<f32>;
+@group(0) @binding(3) var<storage, read_write> kCache: array<kv>;
+@group(0) @binding(4) var<storage, read_write> vCache: array<kv>;
 @group(0) @binding(5) var<storage, read> states: array<State>;
 @group(0) @binding(6) var<storage, read> rows: array<vec2<u32>>; // (slot, offset)
 @group(0) @binding(7) var<uniform> p: Params;
@@ -67,9 +69,9 @@ fn rope_store_batched(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     let dst = (slot * p.maxSeq + pos) * kvDim + hk * p.headDim;
     let a = k[src + i];
     let b = k[src + i + half];
-    kCache[dst + i] = a * c - b * s;
-    kCache[dst + i + half] = a * s + b * c;
-    vCache[dst + i] = v[src + i];
-    vCache[dst + i + half] = v[src + i + half];
+    kCache[dst + i] = kv(a * c - b * s);
+    kCache[dst + i + half] = kv(a * s + b * c);
+    vCache[dst + i] = kv(v[src + i]);
+    vCache[dst + i + half] = kv(v[src + i + half]);
   }
 }

@@ -86,6 +86,8 @@ Deno.test("bench args: --only validates names, flags parse", () => {
     "awq",
     "server",
     "wasmgemv",
+    "cpu",
+    "int4",
   ]);
 });
 
@@ -126,4 +128,42 @@ Deno.test("bench 483M config has the issue's shape and parameter count", () => {
   const dim = 2048, kv = 256, hidden = 5632;
   const perLayer = 2 * dim * dim + 2 * kv * dim + 3 * hidden * dim + 2 * dim;
   assert.equal(8 * perLayer + 2 * 32000 * dim + dim, 483_428_352);
+});
+
+/** Figures the int4 benchmark must report as finite positive numbers. */
+const INT4_KEYS = [
+  "mem_read_gb_per_s",
+  "gemv_7b_qkvo_int4_gb_per_s",
+  "gemv_7b_qkvo_int4_vs_mem_read",
+  "gemv_7b_qkvo_speedup_int4_vs_f16",
+  "gemv_7b_qkvo_speedup_int4_vs_f32",
+  "fused_qkv_speedup",
+  "fused_gate_up_silu_speedup",
+  "model_resident_int4_vs_f16",
+  "decode_tokens_per_s_int4",
+  "decode_tokens_per_s_f16",
+  "decode_speedup_int4_vs_f16",
+  "prefill_speedup_int4_vs_f16",
+  "split_gpu_ms_per_token",
+  "split_readback_wait_ms_per_token",
+];
+
+Deno.test("bench --quick --json --only int4 reports GEMV, model and split figures", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "bench/mod.ts", "--quick", "--json", "--only", "int4"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, `bench failed:\n${stderr}`);
+  const report = JSON.parse(new TextDecoder().decode(out.stdout).trim());
+  const int4 = report.benchmarks.int4;
+  assert.equal(int4.error, undefined);
+  for (const key of INT4_KEYS) {
+    const v = int4.figures[key];
+    assert.ok(typeof v === "number" && Number.isFinite(v) && v > 0, `${key} = ${v}`);
+  }
+  assert.ok(int4.figures.model_resident_int4_vs_f16 < 0.5, "int4 weights resident below half");
+  assert.match(int4.notes.join("\n"), /--quick stand-in for the 483M model/);
 });

@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import type { CpuKernels } from "../src/cpu/cpu_kernels.ts";
 import { TsKernels } from "../src/cpu/ts_kernels.ts";
 import { createWasmKernels, type WasmKernelsOptions } from "../src/cpu/wasm_kernels.ts";
+import { detectWasmFeatures } from "../src/cpu/wasm/kernels_module.ts";
 import { AwqEdgeError } from "../src/errors.ts";
 import type { HostTensor } from "../src/model/weights.ts";
 import {
@@ -29,6 +30,8 @@ interface MatmulCase {
   name: string;
   tensor: (r: () => number) => HostTensor;
   T: number;
+  /** Input values (default: uniform in [-2, 2)). */
+  x?: (n: number, r: () => number) => Float32Array;
 }
 
 const CASES: MatmulCase[] = [
@@ -47,6 +50,14 @@ const CASES: MatmulCase[] = [
     name: "int4 max codes",
     tensor: (r) => randomInt4Tensor(r, 66, 256, 128, { maxCodes: true }),
     T: 4,
+  },
+  {
+    // every code 15 and every int8 activation ±127: the i16 block sums reach
+    // ±16·15·127 = ±30480, the most a lane can hold without overflow
+    name: "int4 max codes, extreme inputs",
+    tensor: (r) => randomInt4Tensor(r, 8, 256, 128, { maxCodes: true }),
+    T: 5,
+    x: (n) => Float32Array.from({ length: n }, (_, i) => (Math.floor(i / 256) % 2 ? -3 : 3)),
   },
   { name: "f16 67x100 T3", tensor: (r) => randomDenseTensor(r, 67, 100, "F16"), T: 3 },
   { name: "f16 130x64 T1", tensor: (r) => randomDenseTensor(r, 130, 64, "F16"), T: 1 },
@@ -75,6 +86,11 @@ function otherOps(k: CpuKernels): Record<string, Float32Array> {
   const q = k.vector(randomFloats(rng(15), 3 * 128));
   const kk = k.vector(randomFloats(rng(16), 3 * 32));
   k.rope(q, kk, 3, 9, shape, 10000);
+  // a head size whose half is not a multiple of 4 (scalar tail), far positions
+  const odd = { nHeads: 2, nKv: 1, headDim: 12 };
+  const q12 = k.vector(randomFloats(rng(24), 2 * 24));
+  const k12 = k.vector(randomFloats(rng(25), 2 * 12));
+  k.rope(q12, k12, 2, 700, odd, 500000);
   const kc = k.vector(randomFloats(rng(17), 20 * 32, -3, 3));
   const vc = k.vector(randomFloats(rng(18), 20 * 32));
   const att = k.alloc(3 * 128 * 4);
@@ -96,6 +112,8 @@ function otherOps(k: CpuKernels): Record<string, Float32Array> {
     siluMul: k.f32(g, 101).slice(),
     ropeQ: k.f32(q, 3 * 128).slice(),
     ropeK: k.f32(kk, 3 * 32).slice(),
+    ropeOddQ: k.f32(q12, 2 * 24).slice(),
+    ropeOddK: k.f32(k12, 2 * 12).slice(),
     attention: k.f32(att, 3 * 128).slice(),
     attentionLong: k.f32(latt, 2 * 32 * 64).slice(),
     embedInt4: k.f32(e4, 2 * 96).slice(),
@@ -118,7 +136,7 @@ for (const simd of ["relaxed", "plain"] as const) {
               const r = rng(c.name.length * 31 + c.T);
               const tensor = c.tensor(r);
               const cols = tensor.shape[1];
-              const xs = randomFloats(r, c.T * cols, -2, 2);
+              const xs = c.x ? c.x(c.T * cols, r) : randomFloats(r, c.T * cols, -2, 2);
               const bias = randomFloats(r, tensor.shape[0]);
               const got = runMatmul(wk, tensor, xs, c.T, bias);
               const want = runMatmul(tk, tensor, xs, c.T, bias);
@@ -190,4 +208,42 @@ Deno.test("WasmKernels.alloc past 4 GiB is a clear error naming the buffer", asy
   } finally {
     k.destroy();
   }
+});
+
+Deno.test("a runtime without relaxed SIMD gets the plain kernels, with a note", async () => {
+  const k = await createWasmKernels({
+    threads: 1,
+    features: { simd: true, relaxed: false, sharedMemory: true },
+  });
+  try {
+    assert.equal(k.variant, "plain");
+    assert.match(k.notes.join("\n"), /no relaxed SIMD/);
+    assert.match(k.description, /^wasm simd128, /);
+  } finally {
+    k.destroy();
+  }
+});
+
+Deno.test("a runtime without SharedArrayBuffer runs one thread, with a note", async () => {
+  const k = await createWasmKernels({
+    threads: 2,
+    features: { simd: true, relaxed: true, sharedMemory: false },
+  });
+  try {
+    assert.equal(k.threads, 1);
+    assert.match(k.notes.join("\n"), /no SharedArrayBuffer in this runtime: 1 thread/);
+  } finally {
+    k.destroy();
+  }
+});
+
+Deno.test("a runtime without SIMD is a clear error", async () => {
+  await assert.rejects(
+    () => createWasmKernels({ features: { simd: false, relaxed: false, sharedMemory: true } }),
+    (e: unknown) => e instanceof AwqEdgeError && /no WebAssembly SIMD/.test(e.message),
+  );
+});
+
+Deno.test("detectWasmFeatures finds SIMD, relaxed SIMD and shared memory in this Deno", () => {
+  assert.deepEqual(detectWasmFeatures(), { simd: true, relaxed: true, sharedMemory: true });
 });

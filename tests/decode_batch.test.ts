@@ -36,13 +36,15 @@ async function alone(model: GpuLlama, prompt: number[], n: number): Promise<numb
   return ids;
 }
 
-async function compare(config: LlamaConfig, label: string) {
+async function compare(config: LlamaConfig, label: string, kvDType: "f32" | "f16" = "f32") {
   const gpu = await acquireGpu();
   const model = await GpuLlama.load(gpu, randomLlamaWeights(config, 5), {
     maxSeq: 64,
     maxBatch: 8,
     weightDType: "f32",
+    kvDType,
   });
+  assert.equal(model.kvDType, kvDType);
   const batch = await DecodeBatch.create(model, 4, 3);
   try {
     const V = config.vocabSize;
@@ -127,3 +129,10 @@ Deno.test("DecodeBatch refuses more KV slots than one storage binding holds", as
     gpu.destroy();
   }
 });
+
+Deno.test("DecodeBatch with f16 KV caches gives each sequence the greedy ids it gets alone", () =>
+  compare(
+    tinyConfig("llama", { numHeads: 8, numKvHeads: 2, headDim: 8, hiddenSize: 64 }),
+    "llama, head 8, f16 KV",
+    "f16",
+  ));

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { GpuError } from "../src/errors.ts";
 import type { AttentionShape } from "../src/gpu/kernels.ts";
 import { attention } from "../src/model/reference_ops.ts";
+import { KV_DTYPES, roundKv, uploadCache } from "./support/kv_cache.ts";
 import {
   assertClose,
   type KernelHarness,
@@ -47,11 +48,14 @@ async function runAttention(
     v[i] = 1000 + rng();
   }
   edit?.(q, k, v);
+  const kv = c.shape.kv ?? "f32";
+  const kr = roundKv(k, kv);
+  const vr = roundKv(v, kv);
   const out = h.f32(new Float32Array(q.length).fill(NaN));
   const d = await h.kernels.attention(
     h.f32(q),
-    h.f32(k),
-    h.f32(v),
+    uploadCache(h, k, kv),
+    uploadCache(h, v, kv),
     out,
     h.u32([c.pos, c.T, 0, 0]),
     c.T,
@@ -63,12 +67,12 @@ async function runAttention(
   const heads = { numHeads: nHeads, numKvHeads: nKv, headDim };
   const ref = attention(
     q,
-    k.subarray(0, last * kvDim),
-    v.subarray(0, last * kvDim),
+    kr.subarray(0, last * kvDim),
+    vr.subarray(0, last * kvDim),
     positions,
     heads,
   );
-  return { got: await h.readF32(out, q.length), ref, v, kvDim };
+  return { got: await h.readF32(out, q.length), ref, v: vr, kvDim };
 }
 
 const CASES: [string, AttnCase][] = [
@@ -102,6 +106,19 @@ for (const entry of ENTRIES) {
         assertClose(r.got, r.ref, TOL, entry);
       }));
   }
+
+  Deno.test(`${entry} with an f16 KV cache matches the reference on the f16-rounded keys and values`, () =>
+    withKernels(async (h) => {
+      for (const [label, c] of CASES) {
+        const r = await runAttention(
+          h,
+          entry,
+          { ...c, shape: { ...c.shape, kv: KV_DTYPES[1] } },
+          3,
+        );
+        assertClose(r.got, r.ref, TOL, `${entry} f16 ${label}`);
+      }
+    }));
 
   Deno.test(`${entry} finds a dominant key in the second 64-key chunk (online-softmax rescale)`, () =>
     withKernels(async (h) => {

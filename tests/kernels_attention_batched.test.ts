@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { GpuError } from "../src/errors.ts";
 import type { AttentionKernel, AttentionShape } from "../src/gpu/kernels.ts";
 import { attentionBatchedRef, type BatchRow, rowPositions } from "./support/reference_batched.ts";
+import { roundKv, uploadCache } from "./support/kv_cache.ts";
 import { assertClose, mulberry32, randomFloats, withKernels } from "./support/seeded.ts";
 
 type Entry = AttentionKernel["batched"];
@@ -42,11 +43,12 @@ async function check(entry: Entry | undefined, c: Case, seed: number) {
         v[i] = 2 * rng() - 1;
       }
     });
+    const kv = c.shape.kv ?? "f32";
     const out = h.f32(new Float32Array(q.length).fill(NaN));
     const d = await h.kernels.attentionBatched(
       h.f32(q),
-      h.f32(k),
-      h.f32(v),
+      uploadCache(h, k, kv),
+      uploadCache(h, v, kv),
       out,
       h.u32(c.slotPos.flatMap((p) => [p, 1, 0, 0])),
       h.u32(c.rows.flat()),
@@ -55,7 +57,7 @@ async function check(entry: Entry | undefined, c: Case, seed: number) {
       { entry },
     );
     h.run(d);
-    const ref = attentionBatchedRef(q, k, v, c.rows, c.slotPos, c.shape);
+    const ref = attentionBatchedRef(q, roundKv(k, kv), roundKv(v, kv), c.rows, c.slotPos, c.shape);
     assertClose(await h.readF32(out, q.length), ref, TOL, entry ?? "table");
   });
 }
@@ -106,6 +108,8 @@ const CASES: [string, Case][] = [
 for (const entry of ENTRIES) {
   for (const [label, c] of CASES) {
     Deno.test(`${entry} matches the reference: ${label}`, () => check(entry, c, 1));
+    Deno.test(`${entry} with an f16 KV cache matches the reference: ${label}`, () =>
+      check(entry, { ...c, shape: { ...c.shape, kv: "f16" } }, 2));
   }
 }
 

@@ -38,6 +38,7 @@ const SHAPES: [number, number, number, number][] = [
   [5, 256, 130, 128],
   [67, 172, 65, 64],
   [67, 40, 3, 32],
+  [6, 36, 5, 0],
 ];
 
 /** A random 4-bit linear with f16-exact scales (some groups with zero scale or extreme codes). */
@@ -74,6 +75,7 @@ function entriesHere(h: KernelHarness): Int4Entry[] {
 }
 
 function usable(entry: Int4Entry, T: number, K: number, x: GPUBuffer): boolean {
+  if (entry === "gemm_u4_reg4") return K % 4 === 0;
   return entry !== "gemv_u4_ux" || uniformInputFits(T, K, x);
 }
 
@@ -206,7 +208,8 @@ Deno.test("int4 kernel table: lavapipe decode reads x through the uniform bindin
       assert.equal(pick(1, 11008, big), "gemv_u4_ux");
       assert.equal(pick(1, 4096, small), "gemv_u4");
       assert.equal(pick(1, 20000, big), "gemv_u4"); // 80 KB of x: over the uniform binding
-      assert.equal(pick(67, 4096, big), "gemm_u4_reg");
+      assert.equal(pick(67, 4096, big), "gemm_u4_reg4");
+      assert.equal(pick(67, 4094, big), "gemm_u4_reg");
     } else {
       assert.equal(pick(1, 4096, big), h.gpu.hasSubgroups ? "gemv_u4_sg" : "gemv_u4_wg");
       assert.equal(pick(67, 4096, big), "gemm_u4");

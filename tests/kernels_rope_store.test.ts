@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import type { AttentionShape } from "../src/gpu/kernels.ts";
 import { ropeRotateHalf } from "../src/model/reference_ops.ts";
+import { readCache, roundKv, uploadCache } from "./support/kv_cache.ts";
 import {
   assertClose,
   type KernelHarness,
@@ -31,9 +32,10 @@ async function runRope(h: KernelHarness, c: RopeCase, seed: number) {
   const v = randomFloats(rng, c.T * kvDim);
   const kCache0 = randomFloats(rng, maxSeq * kvDim, 5, 6);
   const vCache0 = randomFloats(rng, maxSeq * kvDim, -6, -5);
+  const kv = c.shape.kv ?? "f32";
   const qb = h.f32(q);
-  const kCache = h.f32(kCache0);
-  const vCache = h.f32(vCache0);
+  const kCache = uploadCache(h, kCache0, kv);
+  const vCache = uploadCache(h, vCache0, kv);
   const state = h.u32([c.pos, c.T, 0, 0]);
   const d = await h.kernels.ropeStore(
     qb,
@@ -51,11 +53,11 @@ async function runRope(h: KernelHarness, c: RopeCase, seed: number) {
     q,
     k,
     v,
-    kCache0,
-    vCache0,
+    kCache0: roundKv(kCache0, kv),
+    vCache0: roundKv(vCache0, kv),
     qOut: await h.readF32(qb, q.length),
-    kOut: await h.readF32(kCache, kCache0.length),
-    vOut: await h.readF32(vCache, vCache0.length),
+    kOut: await readCache(h, kCache, kCache0.length, kv),
+    vOut: await readCache(h, vCache, vCache0.length, kv),
     state: await h.readU32(state, 4),
   };
 }
@@ -108,4 +110,23 @@ Deno.test("ropeStore leaves q and the caches alone for tokens at or past maxSeq"
     const kRef = ropeRotateHalf(r.k.subarray(0, 2 * kvw), [4, 5], shape.headDim, 10000);
     assertClose(r.kOut.subarray(4 * kvw), kRef, { abs: 2e-5, rel: 0 }, "kCache rows 4..5");
     assert.deepEqual(r.vOut.subarray(4 * kvw), r.v.subarray(0, 2 * kvw), "vCache rows 4..5");
+  }));
+
+Deno.test("ropeStore into an f16 KV cache stores the f16 rounding of rotated k and of v, rows pos..pos+T-1 only", () =>
+  withKernels(async (h) => {
+    for (const c0 of CASES) {
+      const c = { ...c0, shape: { ...c0.shape, kv: "f16" as const } };
+      const r = await runRope(h, c, 4);
+      const kvDim = c.shape.nKv * c.shape.headDim;
+      const lo = c.pos * kvDim;
+      const hi = (c.pos + c.T) * kvDim;
+      const positions = Array.from({ length: c.T }, (_, t) => c.pos + t);
+      const kRef = ropeRotateHalf(r.k, positions, c.shape.headDim, c.theta);
+      // f16 keeps 11 significant bits: half an ulp is 2^-11 relative.
+      assertClose(r.kOut.subarray(lo, hi), kRef, { abs: 2e-6 * (1 + hi), rel: 2 ** -11 }, "k f16");
+      assert.deepEqual(r.vOut.subarray(lo, hi), roundKv(r.v, "f16"), "v f16");
+      assert.deepEqual(r.kOut.subarray(0, lo), r.kCache0.subarray(0, lo), "kCache before");
+      assert.deepEqual(r.kOut.subarray(hi), r.kCache0.subarray(hi), "kCache after");
+      assert.deepEqual(r.vOut.subarray(hi), r.vCache0.subarray(hi), "vCache after");
+    }
   }));

@@ -10,8 +10,8 @@
  * - matmuls are split in 64-row chunks, attention in chunks of (row, head)
  *   units; the main thread works too and Workers take chunks with an atomic
  *   counter (`wasm_tasks.ts`). Small jobs (one chunk) stay on the main thread.
- * - RMSNorm and SiLU-mul run in SIMD on the main thread; RoPE and the
- *   embedding lookup in TypeScript (a few µs per token).
+ * - RMSNorm, RoPE and SiLU-mul run in SIMD on the main thread; the
+ *   embedding lookup is a copy in TypeScript.
  *
  * @module
  */
@@ -27,7 +27,12 @@ import type {
   Ptr,
 } from "./cpu_kernels.ts";
 import { checkLinearTensor, int4BlockSize, repackInt4 } from "./int4_layout.ts";
-import { detectWasmFeatures, kernelBytes, noSimdError } from "./wasm/kernels_module.ts";
+import {
+  detectWasmFeatures,
+  kernelBytes,
+  noSimdError,
+  type WasmFeatures,
+} from "./wasm/kernels_module.ts";
 import type { SimdVariant } from "./wasm/kernels_wat.ts";
 import {
   A,
@@ -71,6 +76,12 @@ export interface WasmKernelsOptions {
   sharedMemory?: boolean;
   /** How long an idle Worker spins before sleeping, in ms (default 0.5). */
   spinMs?: number;
+  /**
+   * What the runtime supports, instead of detecting it (tests use this to
+   * take the fallbacks of a runtime without relaxed SIMD, SharedArrayBuffer
+   * or SIMD).
+   */
+  features?: WasmFeatures;
 }
 
 /** A linear weight placed in the WebAssembly memory. */
@@ -106,7 +117,7 @@ interface WasmLinear extends CpuLinear {
  * ```
  */
 export async function createWasmKernels(options: WasmKernelsOptions = {}): Promise<WasmKernels> {
-  const features = detectWasmFeatures();
+  const features = options.features ?? detectWasmFeatures();
   const notes: string[] = [];
   if (!features.simd) throw noSimdError();
   let variant: SimdVariant = options.simd === "plain" ? "plain" : "relaxed";
@@ -208,7 +219,7 @@ export class WasmKernels implements CpuKernels {
   #gen = 0;
   #scratch = { ptr: 0, bytes: 0 };
   #attnScratch = { ptr: 0, bytes: 0 };
-  #rope = { hd: 0, theta: 0, positions: 0, cos: new Float64Array(0), sin: new Float64Array(0) };
+  #rope = { hd: 0, theta: 0, positions: 0, cos: 0, sin: 0 };
   #destroyed = false;
 
   /** Use {@link createWasmKernels}. */
@@ -280,8 +291,17 @@ export class WasmKernels implements CpuKernels {
     if (ql && int4BlockSize(cols, ql.settings.groupSize) !== undefined) {
       const p = repackInt4(ql, label);
       const rowBytes = (p.blocks * p.block) / 2;
-      const w = this.alloc(p.codes.length, label);
-      this.#u8(w, p.codes.length).set(p.codes);
+      // Codes interleaved by 4 rows per block: [rows/4][blocks][4][block/2].
+      const rows4 = Math.ceil(rows / 4) * 4;
+      const half = p.block / 2;
+      const w = this.alloc(rows4 * rowBytes, label);
+      const codes = this.#u8(w, rows4 * rowBytes);
+      for (let r = 0; r < rows; r++) {
+        for (let b = 0; b < p.blocks; b++) {
+          const src = r * rowBytes + b * half;
+          codes.set(p.codes.subarray(src, src + half), interleavedIndex(r, b, p.blocks) * half);
+        }
+      }
       // Scales interleaved by 4 rows: [rows/4][blocks][4].
       const n4 = Math.ceil(rows / 4) * 4 * p.blocks;
       const s = this.alloc(n4 * 4, label);
@@ -313,16 +333,20 @@ export class WasmKernels implements CpuKernels {
     const f16 = !ql && t.dtype === "F16";
     const n = Math.ceil(cols / (f16 ? 8 : 4)) * (f16 ? 8 : 4);
     const rowBytes = n * (f16 ? 2 : 4);
-    const w = this.alloc(rows * rowBytes, label);
+    // Rows interleaved by 4 per 16 bytes: [rows/4][n/step][4][16 bytes].
+    const rows4 = Math.ceil(rows / 4) * 4;
+    const w = this.alloc(rows4 * rowBytes, label);
     const data = t.data;
-    if (f16) {
-      const dst = new Uint16Array(this.#memory.buffer, w, rows * n);
-      for (let r = 0; r < rows; r++) {
-        dst.set(f32ToF16(data.subarray(r * cols, (r + 1) * cols)), r * n);
-      }
-    } else {
-      const dst = this.f32(w, rows * n);
-      for (let r = 0; r < rows; r++) dst.set(data.subarray(r * cols, (r + 1) * cols), r * n);
+    const step = f16 ? 8 : 4;
+    const dst = f16
+      ? new Uint16Array(this.#memory.buffer, w, rows4 * n)
+      : new Float32Array(this.#memory.buffer, w, rows4 * n);
+    for (let r = 0; r < rows; r++) {
+      const src = f16
+        ? f32ToF16(data.subarray(r * cols, (r + 1) * cols))
+        : data.subarray(r * cols, (r + 1) * cols);
+      const base = (r >> 2) * 4 * n + (r & 3) * step;
+      for (let k = 0; k < cols; k++) dst[base + (k - (k % step)) * 4 + (k % step)] = src[k];
     }
     return {
       rows,
@@ -448,20 +472,28 @@ export class WasmKernels implements CpuKernels {
         throw new RangeError(`${table.label}: token id ${id} is outside [0, ${rows})`);
       }
       const o = this.f32(out + t * cols * 4, cols);
-      if (lw.code === KIND_F32) {
-        o.set(new Float32Array(buf, lw.w + id * lw.rowBytes, cols));
-      } else if (lw.code === KIND_F16) {
-        const h = new Uint16Array(buf, lw.w + id * lw.rowBytes, cols);
+      if (lw.code === KIND_F32 || lw.code === KIND_F16) {
+        const step = lw.code === KIND_F16 ? 8 : 4;
+        const n = lw.blocksOrN;
+        const base = (id >> 2) * 4 * n + (id & 3) * step;
+        const src = lw.code === KIND_F16
+          ? new Uint16Array(buf, lw.w, Math.ceil(rows / 4) * 4 * n)
+          : new Float32Array(buf, lw.w, Math.ceil(rows / 4) * 4 * n);
         const bits = new Uint32Array(buf, out + t * cols * 4, cols);
-        for (let i = 0; i < cols; i++) bits[i] = f16BitsToF32Bits(h[i]);
+        for (let k = 0; k < cols; k++) {
+          const v = src[base + (k - (k % step)) * 4 + (k % step)];
+          if (lw.code === KIND_F16) bits[k] = f16BitsToF32Bits(v);
+          else o[k] = v;
+        }
       } else {
-        const codes = new Uint8Array(buf, lw.w + id * lw.rowBytes, lw.rowBytes);
+        const codes = new Uint8Array(buf, lw.w, Math.ceil(rows / 4) * 4 * lw.rowBytes);
+        const half = lw.block / 2;
         const n4 = Math.ceil(rows / 4) * 4 * lw.blocksOrN;
         const s = this.f32(lw.s, n4), m = this.f32(lw.m, n4);
         for (let k = 0; k < cols; k++) {
-          const byte = codes[(k >> 5) * 16 + (k & 15)];
-          const q = (k & 31) < 16 ? byte & 15 : byte >> 4;
           const at = interleavedIndex(id, Math.floor(k / lw.block), lw.blocksOrN);
+          const byte = codes[at * half + ((k % lw.block) >> 5) * 16 + (k & 15)];
+          const q = (k & 31) < 16 ? byte & 15 : byte >> 4;
           o[k] = q * s[at] + m[at];
         }
       }
@@ -473,41 +505,33 @@ export class WasmKernels implements CpuKernels {
     this.#ex.rmsnorm(x, w, out, T, dim, eps);
   }
 
-  /** RoPE (rotate_half) in place on q and k, angles as in the reference (f64). */
+  /**
+   * RoPE (rotate_half) in place on q and k, in SIMD; the angle tables
+   * (`pos · theta^(-2i/hd)`, cos and sin computed in f64 as the reference
+   * does, stored f32) are kept in memory and grown as positions are reached.
+   */
   rope(q: Ptr, k: Ptr, T: number, pos0: number, shape: CpuAttentionShape, theta: number): void {
     const { nHeads, nKv, headDim: hd } = shape;
-    const half = hd / 2;
     const table = this.#ropeTable(hd, theta, pos0 + T);
-    const qv = this.f32(q, T * nHeads * hd);
-    const kv = this.f32(k, T * nKv * hd);
-    for (let t = 0; t < T; t++) {
-      const base = (pos0 + t) * half;
-      for (const [v, heads] of [[qv, nHeads], [kv, nKv]] as const) {
-        const row = t * heads * hd;
-        for (let h = 0; h < heads; h++) {
-          const o = row + h * hd;
-          for (let i = 0; i < half; i++) {
-            const c = table.cos[base + i], s = table.sin[base + i];
-            const a = v[o + i], b = v[o + i + half];
-            v[o + i] = a * c - b * s;
-            v[o + i + half] = a * s + b * c;
-          }
-        }
-      }
-    }
+    const rowBytes = (hd / 2) * 4;
+    const cos = table.cos + pos0 * rowBytes, sin = table.sin + pos0 * rowBytes;
+    this.#ex.rope(q, T, nHeads, hd, cos, sin);
+    this.#ex.rope(k, T, nKv, hd, cos, sin);
   }
 
   #ropeTable(hd: number, theta: number, positions: number) {
     const r = this.#rope;
     if (r.hd === hd && r.theta === theta && r.positions >= positions) return r;
-    const n = Math.max(positions, r.hd === hd && r.theta === theta ? r.positions * 2 : 0, 64);
+    const n = Math.max(positions, r.hd === hd && r.theta === theta ? r.positions * 2 : 0, 256);
     const half = hd / 2;
-    const cos = new Float64Array(n * half), sin = new Float64Array(n * half);
+    const cos = this.alloc(n * half * 4, "RoPE table"),
+      sin = this.alloc(n * half * 4, "RoPE table");
+    const cv = this.f32(cos, n * half), sv = this.f32(sin, n * half);
     for (let i = 0; i < half; i++) {
       const f = Math.pow(theta, (-2 * i) / hd);
       for (let p = 0; p < n; p++) {
-        cos[p * half + i] = Math.cos(p * f);
-        sin[p * half + i] = Math.sin(p * f);
+        cv[p * half + i] = Math.cos(p * f);
+        sv[p * half + i] = Math.sin(p * f);
       }
     }
     return this.#rope = { hd, theta, positions: n, cos, sin };

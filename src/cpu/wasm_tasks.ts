@@ -92,6 +92,7 @@ interface Tile {
   r4t1: Fn;
   r1t1: Fn;
   r1t4: Fn;
+  r2t4: Fn;
 }
 
 /**
@@ -119,6 +120,7 @@ export class ChunkRunner {
       r4t1: exports[name(4, 1)] as Fn,
       r1t1: exports[name(1, 1)] as Fn,
       r1t4: exports[name(1, 4)] as Fn,
+      r2t4: exports[name(2, 4)] as Fn,
     });
     for (const B of INT4_BLOCKS) {
       this.#tiles[KIND_Q4I8 * 256 + B] = [tile((r, t) => int4KernelName("int8", B, r, t))];
@@ -198,8 +200,11 @@ export class ChunkRunner {
           f(p[M.w], p[M.rowBytes], blocksOrN, x, xStride, y, yStride, bias, acc, a, b);
         }
       };
-      if (n === 4) run(tile.r1t4, r0, r1);
-      else {
+      if (n === 4) {
+        const r2 = r0 + ((r1 - r0) & ~1);
+        run(tile.r2t4, r0, r2);
+        run(tile.r1t4, r2, r1);
+      } else {
         run(tile.r4t1, r0, r4);
         run(tile.r1t1, r4, r1);
       }

@@ -16,9 +16,10 @@
 import { GpuError } from "../errors.ts";
 import { type Dispatch, makeDispatch } from "./command_batch.ts";
 import type { GpuContext } from "./device.ts";
-import type { GpuWeight } from "./gpu_weight.ts";
+import type { GpuWeight, WeightChunk } from "./gpu_weight.ts";
 import type { GpuInt4Weight } from "./int4_weight.ts";
 import { PipelineCache } from "./pipeline_cache.ts";
+import type { KvDType } from "./shader_source.ts";
 import { createUniform, f32, u32 } from "./uniforms.ts";
 
 /** Attention geometry shared by RoPE and attention kernels. */
@@ -31,6 +32,8 @@ export interface AttentionShape {
   headDim: number;
   /** KV cache rows. */
   maxSeq: number;
+  /** KV cache element type (default f32; f16 needs the shader-f16 feature). */
+  kv?: KvDType;
 }
 
 /** One row of the matmul kernel table. */
@@ -73,6 +76,7 @@ export type Int4Entry =
   | "gemv_u4"
   | "gemv_u4_sg"
   | "gemv_u4_wg"
+  | "gemm_u4_reg4"
   | "gemm_u4_reg"
   | "gemm_u4";
 
@@ -81,9 +85,12 @@ export interface Int4Kernel {
   /** Entry point. */
   entry: Int4Entry;
   /** Its file, shaders/<shader>.wgsl. */
-  shader: "matmul_int4" | "matmul_int4_ux" | "matmul_int4_sg";
-  /** The entry computing silu(gate) * up over a [gate; up] weight in one pass, if any. */
-  swiglu?: string;
+  shader: "matmul_int4" | "matmul_int4_ux" | "matmul_int4_sg" | "matmul_int4_reg";
+  /**
+   * The entry computing silu(gate) * up over a [gate; up] weight in one pass,
+   * if any, and its workgroup counts for T tokens and N1 = hidden outputs.
+   */
+  swiglu?: { entry: string; workgroups: (T: number, N1: number) => number };
   /** Whether this row applies to T tokens of K features read from `x` on this adapter. */
   when: (T: number, K: number, gpu: GpuContext, x: GPUBuffer) => boolean;
   /** Workgroup counts for T tokens and N output rows. */
@@ -112,16 +119,22 @@ export const INT4_KERNELS: readonly Int4Kernel[] = [
   {
     entry: "gemv_u4_ux",
     shader: "matmul_int4_ux",
-    swiglu: "gemv_u4_ux_swiglu",
+    swiglu: { entry: "gemv_u4_ux_swiglu", workgroups: (_T, N1) => Math.ceil(N1 / 2 / WG) },
     when: (T, K, gpu, x) => T <= 4 && gpu.isSoftware && uniformInputFits(T, K, x),
-    workgroups: perInvocation,
+    workgroups: (_T, N) => Math.ceil(N / 4 / WG),
   },
   {
     entry: "gemv_u4",
     shader: "matmul_int4",
-    swiglu: "gemv_u4_swiglu",
+    swiglu: { entry: "gemv_u4_swiglu", workgroups: perInvocation },
     when: (T, _K, gpu) => T <= 4 && gpu.isSoftware,
     workgroups: perInvocation,
+  },
+  {
+    entry: "gemm_u4_reg4",
+    shader: "matmul_int4_reg",
+    when: (_T, K, gpu) => gpu.isSoftware && K % 4 === 0,
+    workgroups: (T, N) => Math.ceil((Math.ceil(N / 4) * Math.ceil(T / 4)) / WG),
   },
   {
     entry: "gemm_u4_reg",
@@ -132,14 +145,14 @@ export const INT4_KERNELS: readonly Int4Kernel[] = [
   {
     entry: "gemv_u4_sg",
     shader: "matmul_int4_sg",
-    swiglu: "gemv_u4_sg_swiglu",
+    swiglu: { entry: "gemv_u4_sg_swiglu", workgroups: perRow },
     when: (T, _K, gpu) => T <= 4 && gpu.hasSubgroups,
     workgroups: perRow,
   },
   {
     entry: "gemv_u4_wg",
     shader: "matmul_int4",
-    swiglu: "gemv_u4_wg_swiglu",
+    swiglu: { entry: "gemv_u4_wg_swiglu", workgroups: perRow },
     when: (T) => T <= 4,
     workgroups: perRow,
   },
@@ -216,6 +229,15 @@ export class WebGpuKernels {
     return b;
   }
 
+  /** The KV cache element type of `shape`, checked against the device. */
+  #kv(shape: AttentionShape): KvDType {
+    const kv = shape.kv ?? "f32";
+    if (kv === "f16" && !this.#gpu.hasF16) {
+      throw new GpuError("an f16 KV cache needs the shader-f16 feature, which this device lacks");
+    }
+    return kv;
+  }
+
   /** RoPE kernels' uniform block (rope_store*.wgsl `Params`). */
   #ropeParams(T: number, shape: AttentionShape, theta: number): GPUBuffer {
     const { nHeads, nKv, headDim, maxSeq } = shape;
@@ -246,19 +268,46 @@ export class WebGpuKernels {
     ]);
   }
 
-  /** x[t, :] = E[tokens[t], :] for t < T. */
+  /** x[t, :] = E[tokens[t], :] for t < T (E in one binding; see {@link embedRows}). */
   async embed(E: GpuWeight, tokens: GPUBuffer, x: GPUBuffer, T: number): Promise<Dispatch> {
+    if (E.chunks) throw new GpuError("embed: a split table needs embedRows()");
+    return await this.#embedChunk(
+      E,
+      { buffer: E.buffer, row0: 0, rows: E.rows },
+      true,
+      tokens,
+      x,
+      T,
+    );
+  }
+
+  /** {@link embed} for a table of any size: one dispatch per row chunk of a split table. */
+  async embedRows(E: GpuWeight, tokens: GPUBuffer, x: GPUBuffer, T: number): Promise<Dispatch[]> {
+    const chunks = E.chunks ?? [{ buffer: E.buffer, row0: 0, rows: E.rows }];
+    return await Promise.all(
+      chunks.map((c, i) => this.#embedChunk(E, c, i === chunks.length - 1, tokens, x, T)),
+    );
+  }
+
+  async #embedChunk(
+    E: GpuWeight,
+    chunk: WeightChunk,
+    last: boolean,
+    tokens: GPUBuffer,
+    x: GPUBuffer,
+    T: number,
+  ): Promise<Dispatch> {
     const pipeline = await this.#pipelines.get({
       shader: "embedding",
       entry: "embed",
       weights: E.dtype,
-      constants: { WG },
+      constants: { WG, LAST: last },
     });
-    const params = this.#uniform([u32(T), u32(E.cols), u32(E.rows), u32(0)]);
+    const params = this.#uniform([u32(T), u32(E.cols), u32(chunk.rows), u32(chunk.row0)]);
     return makeDispatch(
       this.#gpu,
       pipeline,
-      [E.buffer, tokens, x, params],
+      [chunk.buffer, tokens, x, params],
       Math.ceil((T * E.cols) / WG),
     );
   }
@@ -294,6 +343,42 @@ export class WebGpuKernels {
     T: number,
     options: { bias?: GPUBuffer; accumulate?: boolean; entry?: MatmulKernel["entry"] } = {},
   ): Promise<Dispatch> {
+    if (W.chunks) throw new GpuError("matmul: a split weight needs matmulRows()");
+    return await this.#matmul(W, W.buffer, W.rows, x, y, 0, T, options);
+  }
+
+  /**
+   * {@link matmul} for a weight of any size: one dispatch per row chunk of a
+   * split weight (e.g. a 32000 x 2048 f32 lm_head over a 128 MiB binding
+   * limit), each writing its columns of y [T, W.rows]. Chunks of 64 rows
+   * start at 256-byte offsets, which every adapter's storage offset
+   * alignment divides.
+   */
+  async matmulRows(
+    W: GpuWeight,
+    x: GPUBuffer,
+    y: GPUBuffer,
+    T: number,
+    options: { bias?: GPUBuffer; accumulate?: boolean; entry?: MatmulKernel["entry"] } = {},
+  ): Promise<Dispatch[]> {
+    if (!W.chunks) return [await this.matmul(W, x, y, T, options)];
+    if (options.bias) throw new GpuError("matmulRows: a bias on a split weight is not supported");
+    return await Promise.all(W.chunks.map((c) => {
+      const yc: GPUBufferBinding = { buffer: y, offset: c.row0 * 4, size: y.size - c.row0 * 4 };
+      return this.#matmul(W, c.buffer, c.rows, x, yc, W.rows, T, options);
+    }));
+  }
+
+  async #matmul(
+    W: GpuWeight,
+    buffer: GPUBuffer,
+    rows: number,
+    x: GPUBuffer,
+    y: GPUBuffer | GPUBufferBinding,
+    ldy: number,
+    T: number,
+    options: { bias?: GPUBuffer; accumulate?: boolean; entry?: MatmulKernel["entry"] },
+  ): Promise<Dispatch> {
     const kernel = options.entry
       ? MATMUL_KERNELS.find((k) => k.entry === options.entry)!
       : MATMUL_KERNELS.find((k) => k.when(T, W.cols, this.#gpu))!;
@@ -311,13 +396,13 @@ export class WebGpuKernels {
         ACCUMULATE: Boolean(options.accumulate),
       },
     });
-    const params = this.#uniform([u32(T), u32(W.cols), u32(W.rows), u32(0)]);
+    const params = this.#uniform([u32(T), u32(W.cols), u32(rows), u32(ldy)]);
     const bias = options.bias ?? this.#empty;
     return makeDispatch(
       this.#gpu,
       pipeline,
-      [W.buffer, x, y, bias, params],
-      kernel.workgroups(T, W.rows),
+      [buffer, x, y, bias, params],
+      kernel.workgroups(T, rows),
     );
   }
 
@@ -331,6 +416,9 @@ export class WebGpuKernels {
           `${INT4_UNIFORM_X_BYTES}-byte uniform binding (needs T*K*4 <= that, K % 4 == 0 ` +
           `when T > 1, and a buffer of at least that size with UNIFORM usage)`,
       );
+    }
+    if (kernel.shader === "matmul_int4_reg" && W.cols % 4 !== 0) {
+      throw new GpuError(`${kernel.entry} needs K divisible by 4 (got ${W.cols})`);
     }
     if (kernel.shader === "matmul_int4_sg" && !this.#gpu.hasSubgroups) {
       throw new GpuError(`${kernel.entry} needs the subgroups feature, which this device lacks`);
@@ -432,7 +520,7 @@ export class WebGpuKernels {
     }
     const pipeline = await this.#pipelines.get({
       shader: kernel.shader,
-      entry: kernel.swiglu,
+      entry: kernel.swiglu.entry,
       constants: { WG },
     });
     const params = this.#int4Params(W, T, hidden, W.rows);
@@ -441,7 +529,7 @@ export class WebGpuKernels {
         this.#gpu,
         pipeline,
         [W.codes, this.#xBinding(kernel, x), gate, null, params, W.sz],
-        kernel.workgroups(T, hidden),
+        kernel.swiglu.workgroups(T, hidden),
       ),
     ];
   }
@@ -462,6 +550,7 @@ export class WebGpuKernels {
       shader: "rope_store",
       entry: "rope_store",
       constants: { WG },
+      kv: this.#kv(shape),
     });
     const params = this.#ropeParams(T, shape, theta);
     const n = T * (shape.nHeads + shape.nKv) * (shape.headDim / 2);
@@ -497,6 +586,7 @@ export class WebGpuKernels {
       shader: kernel.shader,
       entry: kernel.shader,
       constants: { WG },
+      kv: this.#kv(shape),
     });
     const params = this.#attentionParams(T, shape);
     return makeDispatch(
@@ -528,6 +618,7 @@ export class WebGpuKernels {
       shader: "rope_store_batched",
       entry: "rope_store_batched",
       constants: { WG },
+      kv: this.#kv(shape),
     });
     const params = this.#ropeParams(T, shape, theta);
     const n = T * (shape.nHeads + shape.nKv) * (shape.headDim / 2);
@@ -568,6 +659,7 @@ export class WebGpuKernels {
       shader: kernel.batched,
       entry: kernel.batched,
       constants: { WG },
+      kv: this.#kv(shape),
     });
     const params = this.#attentionParams(T, shape);
     return makeDispatch(
@@ -649,6 +741,21 @@ export class WebGpuKernels {
       [logits, work, ctx, tokens, states, out, params, rows, batch],
       T,
     );
+  }
+
+  /**
+   * out[r] = wrapping u32 sum of row r of `src` ([rows, words4] vec4<u32>),
+   * one invocation per row (shaders/read_rows.wgsl): the memory-read
+   * baseline the int4 benchmark compares the GEMV against.
+   */
+  async readRows(src: GPUBuffer, out: GPUBuffer, rows: number, words4: number): Promise<Dispatch> {
+    const pipeline = await this.#pipelines.get({
+      shader: "read_rows",
+      entry: "read_rows",
+      constants: { WG },
+    });
+    const params = this.#uniform([u32(rows), u32(words4), u32(0), u32(0)]);
+    return makeDispatch(this.#gpu, pipeline, [src, out, params], Math.ceil(rows / WG));
   }
 
   /** Releases the uniform buffers created by this kernel set. */

@@ -15,7 +15,7 @@
 
 import { GpuError } from "../errors.ts";
 import type { GpuContext } from "./device.ts";
-import { loadShaderSource, type WeightPrelude } from "./shader_source.ts";
+import { type KvDType, loadShaderSource, type WeightPrelude } from "./shader_source.ts";
 
 /** Which pipeline to build. */
 export interface PipelineKey {
@@ -25,6 +25,8 @@ export interface PipelineKey {
   entry: string;
   /** Weight prelude to compose in front, for kernels reading weight matrices. */
   weights?: WeightPrelude;
+  /** KV-cache element prelude, for the RoPE/KV-store and attention kernels. */
+  kv?: KvDType;
   /** Values for the shader's `override` constants. */
   constants?: Record<string, number | boolean>;
 }
@@ -44,7 +46,7 @@ export class PipelineCache {
   get(key: PipelineKey): Promise<GPUComputePipeline> {
     const constants: Record<string, number> = {};
     for (const [k, v] of Object.entries(key.constants ?? {})) constants[k] = Number(v);
-    const id = JSON.stringify([key.shader, key.entry, key.weights ?? "", constants]);
+    const id = JSON.stringify([key.shader, key.entry, key.weights ?? "", key.kv ?? "", constants]);
     let p = this.#pipelines.get(id);
     if (!p) {
       p = this.#create(key, constants);
@@ -53,12 +55,12 @@ export class PipelineCache {
     return p;
   }
 
-  #module(shader: string, weights?: WeightPrelude): Promise<GPUShaderModule> {
-    const id = `${shader}/${weights ?? ""}`;
+  #module(shader: string, weights?: WeightPrelude, kv?: KvDType): Promise<GPUShaderModule> {
+    const id = `${shader}/${weights ?? ""}/${kv ?? ""}`;
     let m = this.#modules.get(id);
     if (!m) {
       m = (async () => {
-        const code = await loadShaderSource(shader, weights);
+        const code = await loadShaderSource(shader, weights, kv);
         const module = this.#gpu.device.createShaderModule({ label: id, code });
         const info = await module.getCompilationInfo();
         const errors = info.messages.filter((msg) => msg.type === "error");
@@ -74,7 +76,7 @@ export class PipelineCache {
   }
 
   async #create(key: PipelineKey, constants: Record<string, number>): Promise<GPUComputePipeline> {
-    const module = await this.#module(key.shader, key.weights);
+    const module = await this.#module(key.shader, key.weights, key.kv);
     try {
       return await this.#gpu.device.createComputePipelineAsync({
         label: `${key.shader}:${key.entry}`,

@@ -14,6 +14,12 @@
 
 import { GpuError } from "../errors.ts";
 
+/**
+ * Element type of the KV cache (`kv_f32.wgsl` / `kv_f16.wgsl` preludes of
+ * the RoPE/KV-store and attention kernels); f16 needs shader-f16.
+ */
+export type KvDType = "f32" | "f16";
+
 /** Storage type of a weight matrix as the kernels read it. */
 export type WeightDType = "f32" | "f16";
 
@@ -48,14 +54,20 @@ function file(name: string): Promise<string> {
 
 /**
  * Returns the WGSL text of kernel family `name`, preceded by the weight
- * prelude for `weights` when given. A line `//!include other` in a shader is
+ * prelude for `weights` and the KV-cache prelude for `kv` when given. A line `//!include other` in a shader is
  * replaced by `shaders/other.wgsl` (WGSL has no imports; shared helpers such as
  * the group quantizer live in one file this way).
  */
-export async function loadShaderSource(name: string, weights?: WeightPrelude): Promise<string> {
-  const body = await withIncludes(await file(name), new Set([name]));
-  if (!weights) return body;
-  return `${await file(`weights_${weights}`)}\n${body}`;
+export async function loadShaderSource(
+  name: string,
+  weights?: WeightPrelude,
+  kv?: KvDType,
+): Promise<string> {
+  let text = await withIncludes(await file(name), new Set([name]));
+  if (weights) text = `${await file(`weights_${weights}`)}\n${text}`;
+  // The KV prelude goes first: kv_f16.wgsl starts with `enable f16;`.
+  if (kv) text = `${await file(`kv_${kv}`)}\n${text}`;
+  return text;
 }
 
 async function withIncludes(text: string, seen: Set<string>): Promise<string> {

@@ -65,7 +65,7 @@ export class DecodeBatch {
     const c = model.config;
     const kvDim = c.numKvHeads * c.headDim;
     const limit = model.gpu.limits.maxStorageBufferBindingSize;
-    const slotBytes = model.maxSeq * kvDim * 4;
+    const slotBytes = model.maxSeq * kvDim * (model.kvDType === "f16" ? 2 : 4);
     if (slots * slotBytes > limit) {
       throw new GpuError(
         `${slots} KV slots of ${model.maxSeq} tokens do not fit one storage binding ` +

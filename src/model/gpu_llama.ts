@@ -30,10 +30,16 @@ import { BufferPool } from "../gpu/buffer_pool.ts";
 import { CommandBatch, type Dispatch } from "../gpu/command_batch.ts";
 import type { GpuContext } from "../gpu/device.ts";
 import { type GpuWeight, uploadVector, uploadWeight } from "../gpu/gpu_weight.ts";
-import { type GpuInt4Weight, int4Unsupported, packInt4, uploadInt4 } from "../gpu/int4_weight.ts";
+import {
+  type GpuInt4Weight,
+  INT4_CHUNK,
+  int4Unsupported,
+  packInt4,
+  uploadInt4,
+} from "../gpu/int4_weight.ts";
 import { type AttentionShape, INT4_UNIFORM_X_BYTES, WebGpuKernels } from "../gpu/kernels.ts";
 import { readBuffer } from "../gpu/readback.ts";
-import type { WeightDType } from "../gpu/shader_source.ts";
+import type { KvDType, WeightDType } from "../gpu/shader_source.ts";
 import type { LlamaConfig } from "./config.ts";
 import type { HostTensor, LlamaWeights } from "./weights.ts";
 
@@ -54,6 +60,18 @@ export interface GpuLlamaOptions {
   weightDType?: WeightDType | "auto" | "int4";
   /** Fuse q/k/v and gate/up (with SiLU) of int4 layers into one dispatch each (default true). */
   fuseInt4?: boolean;
+  /**
+   * KV cache element type: "auto" (default) is f16 when the device has
+   * shader-f16 and the weights are not f32 (int4 or f16), else f32.
+   */
+  kvDType?: KvDType | "auto";
+  /**
+   * Device memory the model may use, in bytes. A context whose KV cache does
+   * not fit beside the weights is refused before anything is allocated, with
+   * the number of tokens that would fit. Default: on software adapters the
+   * host's available memory; on GPUs no check (WebGPU does not report it).
+   */
+  memoryBudgetBytes?: number;
 }
 
 /** A linear weight on the GPU: float (f32/f16) or repacked int4. */
@@ -155,6 +173,88 @@ interface UploadPlan {
   fuse: boolean;
 }
 
+/**
+ * Resident bytes of the weights under `plan` (without uploading): int4
+ * linears as repacked codes + scales/zeros, everything else at its float size.
+ */
+function estimateWeightBytes(weights: LlamaWeights, plan: UploadPlan): number {
+  const seen = new Set<HostTensor>();
+  let bytes = 0;
+  const add = (t: HostTensor | undefined, matrix: boolean) => {
+    if (!t || seen.has(t)) return;
+    seen.add(t);
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    const q = t.quantized;
+    if (matrix && q && plan.int4 && !int4Unsupported(q)) {
+      const groups = q.settings.groupSize === 0
+        ? 1
+        : Math.ceil(q.inFeatures / q.settings.groupSize);
+      bytes += q.outFeatures * (Math.ceil(q.inFeatures / INT4_CHUNK) * 16 + groups * 4);
+    } else {
+      bytes += matrix ? n * (plan.dtype(t) === "f16" ? 2 : 4) : n * 4;
+    }
+  };
+  add(weights.embed, true);
+  add(weights.lmHead, true);
+  add(weights.norm, false);
+  for (const l of weights.layers) {
+    for (const t of [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown]) add(t, true);
+    for (const t of [l.attnNorm, l.ffnNorm, l.bq, l.bk, l.bv]) add(t, false);
+  }
+  return bytes;
+}
+
+/** The host's available memory (lavapipe's device memory), or undefined if unknown. */
+function hostAvailableBytes(): number | undefined {
+  try {
+    return Deno.systemMemoryInfo().available;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Refuses, before anything is allocated, a context whose per-layer KV cache
+ * exceeds one storage binding or whose KV cache does not fit in the memory
+ * budget beside the weights and activations, saying how many tokens would fit.
+ */
+function checkContextFits(
+  gpu: GpuContext,
+  weights: LlamaWeights,
+  plan: UploadPlan,
+  maxSeq: number,
+  maxBatch: number,
+  kvDType: KvDType,
+  budget: number | undefined,
+): void {
+  const c = weights.config;
+  const perToken = c.numKvHeads * c.headDim * (kvDType === "f16" ? 2 : 4); // one layer, K or V
+  const limit = gpu.limits.maxStorageBufferBindingSize;
+  if (maxSeq * perToken > limit) {
+    const fits = Math.floor(limit / perToken);
+    throw new GpuError(
+      `A context of ${maxSeq} tokens does not fit; at most ${fits} fit ` +
+        `(one layer's ${kvDType} K cache must fit a ${limit}-byte storage binding)`,
+    );
+  }
+  budget ??= gpu.isSoftware ? hostAvailableBytes() : undefined;
+  if (budget === undefined) return;
+  const qDim = c.numHeads * c.headDim;
+  const kvDim = c.numKvHeads * c.headDim;
+  const act = maxBatch * 4 *
+    (3 * c.hiddenSize + 2 * qDim + 2 * kvDim + 2 * c.intermediateSize + c.vocabSize);
+  const fixed = estimateWeightBytes(weights, plan) + act;
+  const kvPerToken = 2 * c.numLayers * perToken;
+  if (fixed + maxSeq * kvPerToken > budget) {
+    const fits = Math.max(0, Math.floor((budget - fixed) / kvPerToken));
+    throw new GpuError(
+      `A context of ${maxSeq} tokens does not fit in ${(budget / 1e9).toFixed(2)} GB of device ` +
+        `memory: the weights and activations take ${(fixed / 1e9).toFixed(2)} GB and each token ` +
+        `of ${kvDType} KV cache ${kvPerToken} bytes; at most ${fits} tokens fit`,
+    );
+  }
+}
+
 /** Bytes of the decode state buffer: pos, nTok, step, done (u32 each). */
 export const STATE_BYTES = 16;
 
@@ -182,6 +282,8 @@ export class GpuLlama {
   readonly weightBytes: number;
   /** Resident weight bytes against f16, int4 linears and the ones dequantized. */
   readonly residency: WeightResidency;
+  /** KV cache element type. */
+  readonly kvDType: KvDType;
 
   /** This sequence's buffers (KV cache, tokens, context, state, logits). */
   #pool: BufferPool;
@@ -198,6 +300,7 @@ export class GpuLlama {
     config: LlamaConfig,
     maxSeq: number,
     maxBatch: number,
+    kvDType: KvDType,
     source: { weights: LlamaWeights; plan: UploadPlan } | {
       parent: GpuLlama;
     },
@@ -207,7 +310,9 @@ export class GpuLlama {
     this.config = c;
     this.maxSeq = maxSeq;
     this.maxBatch = maxBatch;
+    this.kvDType = kvDType;
     const kvDim = c.numKvHeads * c.headDim;
+    const kvElem = kvDType === "f16" ? 2 : 4;
     if ("parent" in source) {
       this.#parent = source.parent;
       this.kernels = source.parent.kernels;
@@ -220,8 +325,8 @@ export class GpuLlama {
     this.residency = this.#shared.residency;
     const pool = this.#pool = new BufferPool(gpu);
     this.#cache = Array.from({ length: c.numLayers }, (_, i) => ({
-      kCache: pool.acquire(maxSeq * kvDim * 4, `model.layers.${i}.k_cache`),
-      vCache: pool.acquire(maxSeq * kvDim * 4, `model.layers.${i}.v_cache`),
+      kCache: pool.acquire(maxSeq * kvDim * kvElem, `model.layers.${i}.k_cache`),
+      vCache: pool.acquire(maxSeq * kvDim * kvElem, `model.layers.${i}.v_cache`),
     }));
     this.tokens = pool.acquire(maxBatch * 4 + 4, "tokens");
     this.context = pool.acquire(maxSeq * 4, "context");
@@ -351,12 +456,6 @@ export class GpuLlama {
     if (c.headDim % 2 !== 0 || c.headDim > 256) {
       throw new GpuError(`head_dim ${c.headDim} is not supported (even, at most 256)`);
     }
-    const kvBytes = c.numLayers * 2 * maxSeq * c.numKvHeads * c.headDim * 4;
-    const limit = gpu.limits.maxStorageBufferBindingSize;
-    if (kvBytes / c.numLayers / 2 > limit) {
-      const fits = Math.floor(limit / (c.numKvHeads * c.headDim * 4));
-      throw new GpuError(`A context of ${maxSeq} tokens does not fit; at most ${fits} fit`);
-    }
     const choice = options.weightDType ?? "auto";
     const plan: UploadPlan = {
       dtype: (t: HostTensor): WeightDType =>
@@ -365,7 +464,17 @@ export class GpuLlama {
       strict: choice === "int4",
       fuse: options.fuseInt4 ?? true,
     };
-    const model = new GpuLlama(gpu, c, maxSeq, maxBatch, { weights, plan });
+    const kvChoice = options.kvDType ?? "auto";
+    const kvDType: KvDType = kvChoice !== "auto"
+      ? kvChoice
+      : gpu.hasF16 && plan.dtype(weights.embed) === "f16"
+      ? "f16"
+      : "f32";
+    if (kvDType === "f16" && !gpu.hasF16) {
+      throw new GpuError("An f16 KV cache needs the shader-f16 feature, which this adapter lacks");
+    }
+    checkContextFits(gpu, weights, plan, maxSeq, maxBatch, kvDType, options.memoryBudgetBytes);
+    const model = new GpuLlama(gpu, c, maxSeq, maxBatch, kvDType, { weights, plan });
     await model.forward(1, "last"); // compile the pipelines up front
     gpu.check();
     return model;
@@ -379,7 +488,9 @@ export class GpuLlama {
    */
   async createSequence(): Promise<GpuLlama> {
     const owner = this.#parent ?? this;
-    const seq = new GpuLlama(this.gpu, this.config, this.maxSeq, this.maxBatch, { parent: owner });
+    const seq = new GpuLlama(this.gpu, this.config, this.maxSeq, this.maxBatch, this.kvDType, {
+      parent: owner,
+    });
     owner.#children.add(seq);
     await seq.forward(1, "last");
     return seq;
@@ -388,7 +499,13 @@ export class GpuLlama {
   /** Attention geometry for the kernels. */
   get shape(): AttentionShape {
     const c = this.config;
-    return { nHeads: c.numHeads, nKv: c.numKvHeads, headDim: c.headDim, maxSeq: this.maxSeq };
+    return {
+      nHeads: c.numHeads,
+      nKv: c.numKvHeads,
+      headDim: c.headDim,
+      maxSeq: this.maxSeq,
+      kv: this.kvDType,
+    };
   }
 
   /**
@@ -441,7 +558,7 @@ export class GpuLlama {
     const w = this.#shared;
     const tokens = io?.tokens ?? this.tokens;
     const logits = io?.logits ?? this.logitsBuffer;
-    step(k.embed(w.embed, tokens, x, T));
+    step(k.embedRows(w.embed, tokens, x, T));
     for (const [i, L] of w.layers.entries()) {
       const { kCache, vCache } = io?.cache[i] ?? this.#cache[i];
       // attention block
@@ -477,7 +594,7 @@ export class GpuLlama {
     if (rows !== "none") {
       const n = rows === "all" ? T : 1;
       step(k.rmsnorm(x, w.norm, xb, n, c.hiddenSize, eps, T - n));
-      step(k.matmul(w.lmHead, xb, logits, n));
+      step(k.matmulRows(w.lmHead, xb, logits, n));
     }
     return (await Promise.all(steps)).flat();
   }

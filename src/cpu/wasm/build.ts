@@ -20,7 +20,15 @@ import { kernelsWat, type SimdVariant } from "./kernels_wat.ts";
 /** The shipped module's path. */
 export const KERNELS_WASM_TS = new URL("./kernels_wasm.ts", import.meta.url);
 
-/** Assembles one variant to WebAssembly bytes (V8 validates it on load). */
+/**
+ * Assembles one variant to WebAssembly bytes (V8 validates it on load).
+ *
+ * @example
+ * ```ts ignore
+ * const bytes = await assembleKernels("plain");
+ * WebAssembly.validate(bytes); // true
+ * ```
+ */
 export async function assembleKernels(variant: SimdVariant): Promise<Uint8Array> {
   const wabt = await wabtInit();
   const mod = wabt.parseWat(`kernels_${variant}.wat`, kernelsWat(variant), {
@@ -35,7 +43,14 @@ export async function assembleKernels(variant: SimdVariant): Promise<Uint8Array>
   }
 }
 
-/** Both variants. */
+/**
+ * Both variants.
+ *
+ * @example
+ * ```ts ignore
+ * const { relaxed, plain } = await buildKernels();
+ * ```
+ */
 export async function buildKernels(): Promise<Record<SimdVariant, Uint8Array>> {
   return { relaxed: await assembleKernels("relaxed"), plain: await assembleKernels("plain") };
 }
@@ -48,7 +63,14 @@ function base64(bytes: Uint8Array): string {
   return btoa(s);
 }
 
-/** The text of `kernels_wasm.ts` for the given bytes. */
+/**
+ * The text of `kernels_wasm.ts` for the given bytes.
+ *
+ * @example
+ * ```ts ignore
+ * await Deno.writeTextFile(KERNELS_WASM_TS, kernelsModuleSource(await buildKernels()));
+ * ```
+ */
 export function kernelsModuleSource(bytes: Record<SimdVariant, Uint8Array>): string {
   const chunk = (b64: string) => (b64.match(/.{1,96}/g) ?? []).map((l) => `  "${l}",`).join("\n");
   return `/**

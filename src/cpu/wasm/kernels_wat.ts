@@ -27,9 +27,17 @@ export type SimdVariant = "relaxed" | "plain";
 export const INT4_BLOCKS = [32, 64, 128] as const;
 
 /** Tile shapes [R weight rows, T input rows] every matmul kernel is built for. */
-export const TILES = [[4, 1], [1, 1], [1, 4]] as const;
+export const TILES = [[4, 1], [1, 1], [1, 4], [2, 4]] as const;
 
-/** Export name of an int4 matmul kernel. */
+/**
+ * Export name of an int4 matmul kernel.
+ *
+ * @example
+ * ```ts
+ * import { int4KernelName } from "./kernels_wat.ts";
+ * int4KernelName("int8", 128, 4, 1); // "q4i8_b128_r4_t1"
+ * ```
+ */
 export function int4KernelName(
   activations: "int8" | "f32",
   block: number,
@@ -39,7 +47,15 @@ export function int4KernelName(
   return `q4${activations === "int8" ? "i8" : "f"}_b${block}_r${r}_t${t}`;
 }
 
-/** Export name of an f16 or f32 matmul kernel. */
+/**
+ * Export name of an f16 or f32 matmul kernel.
+ *
+ * @example
+ * ```ts
+ * import { denseKernelName } from "./kernels_wat.ts";
+ * denseKernelName("f16", 2, 4); // "f16_r2_t4"
+ * ```
+ */
 export function denseKernelName(kind: "f16" | "f32", r: number, t: number): string {
   return `${kind}_r${r}_t${t}`;
 }
@@ -119,9 +135,10 @@ function transposeSum(add: string, vs: string[]): string {
  * An int4 matmul kernel for a tile of R weight rows × T input rows (R or T
  * is 1).
  *
- * Weights: codes `[rows][blocks·B/2]` (`$rowBytes` per row); scales `$s`
- * and `-scale·zero` `$m` interleaved by 4 rows, `[rows/4][blocks][4]`, so
- * one load gives 4 rows' values for a block.
+ * Weights, all interleaved by 4 rows so a 4-row tile reads one stream with
+ * constant offsets: codes `[rows/4][blocks][4][B/2]` (`$rowBytes` unused);
+ * scales `$s` and `-scale·zero` `$m` `[rows/4][blocks][4]`, so one load
+ * gives 4 rows' values for a block.
  *
  * Activations (`act` "int8"): codes `[T][blocks·B]` (i8, or i16 in the plain
  * variant), stride `$xStride`; `$xd`/`$xs` point at the tile's `d` and
@@ -144,17 +161,23 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
     "(local $r i32) (local $b i32) (local $sp i32) (local $mp i32) (local $dp i32) (local $ep i32)",
     "(local $o f32) (local $oa i32) (local $ms f32)",
     "(local $w v128) (local $lo v128) (local $hi v128) (local $n v128) (local $h0 v128)",
-    "(local $h1 v128) (local $mask v128) (local $F v128) (local $M v128)",
-    ...range(R).map((i) => `(local $wp${i} i32)`),
+    "(local $h1 v128) (local $mask v128)",
+    ...range(T === 4 ? R : 1).map((i) => `(local $F${i} v128) (local $M${i} v128)`),
+    ...range(R).map((i) => `(local $lo${i} v128) (local $hi${i} v128)`),
+    "(local $wp i32)",
     ...range(T).map((t) => `(local $xp${t} i32)`),
     ...range(4).map((q) => `(local $x${q} v128) (local $v${q} v128)`),
     ...tiles.map(([i, t]) => `(local ${acc(i, t)} v128)`),
   ];
+  // Nibbles of row i into $lo/$hi (T = 1: used at once) or $lo{i}/$hi{i}.
+  const nib = (i: number) => T === 1 ? "" : String(i);
   const loadNibbles = (i: number, c: number) =>
     lines([
-      `(local.set $w (v128.load offset=${c * 16} (local.get $wp${i})))`,
-      `(local.set $lo (v128.and (local.get $w) (local.get $mask)))`,
-      `(local.set $hi (v128.and (i16x8.shr_u (local.get $w) (i32.const 4)) (local.get $mask)))`,
+      `(local.set $w (v128.load offset=${i * (B / 2) + c * 16} (local.get $wp)))`,
+      `(local.set $lo${nib(i)} (v128.and (local.get $w) (local.get $mask)))`,
+      `(local.set $hi${
+        nib(i)
+      } (v128.and (i16x8.shr_u (local.get $w) (i32.const 4)) (local.get $mask)))`,
     ]);
   const loadX = (t: number, c: number) =>
     lines(
@@ -162,16 +185,18 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
         `(local.set $x${q} (v128.load offset=${c * 32 * xBytes + q * 16} (local.get $xp${t})))`
       ),
     );
-  const dotInto = (i: number, t: number) =>
-    v === "relaxed"
+  const dotInto = (i: number, t: number) => {
+    const lo = `(local.get $lo${nib(i)})`, hi = `(local.get $hi${nib(i)})`;
+    return v === "relaxed"
       ? `(local.set ${acc(i, t)} (i16x8.add (local.get ${acc(i, t)}) (i16x8.add ` +
-        `(i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x0) (local.get $lo)) ` +
-        `(i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x1) (local.get $hi)))))`
+        `(i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x0) ${lo}) ` +
+        `(i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x1) ${hi}))))`
       : `(local.set ${acc(i, t)} (i32x4.add (local.get ${acc(i, t)}) (i32x4.add ` +
-        `(i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $lo)) (local.get $x0)) ` +
-        `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $lo)) (local.get $x1))) ` +
-        `(i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $hi)) (local.get $x2)) ` +
-        `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $hi)) (local.get $x3))))))`;
+        `(i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u ${lo}) (local.get $x0)) ` +
+        `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u ${lo}) (local.get $x1))) ` +
+        `(i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u ${hi}) (local.get $x2)) ` +
+        `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u ${hi}) (local.get $x3))))))`;
+  };
   // Exact path: 16 nibbles in $n -> 4 f32x4 in $v0..$v3.
   const widen = lines([
     `(local.set $h0 (i16x8.extend_low_i8x16_u (local.get $n)))`,
@@ -199,7 +224,7 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
       return lines(
         range(R).map((i) =>
           lines([
-            `(local.set $w (v128.load offset=${c * 16} (local.get $wp${i})))`,
+            `(local.set $w (v128.load offset=${i * (B / 2) + c * 16} (local.get $wp)))`,
             `(local.set $n (v128.and (local.get $w) (local.get $mask)))`,
             widen,
             ...range(T).map((t) => fmaInto(i, t, c * 32)),
@@ -212,7 +237,10 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
     }
     return T === 1
       ? lines([loadX(0, c), ...range(R).map((i) => lines([loadNibbles(i, c), dotInto(i, 0)]))])
-      : lines([loadNibbles(0, c), ...range(T).map((t) => lines([loadX(t, c), dotInto(0, t)]))]);
+      : lines([
+        ...range(R).map((i) => loadNibbles(i, c)),
+        ...range(T).map((t) => lines([loadX(t, c), ...range(R).map((i) => dotInto(i, t))])),
+      ]);
   };
   // The block's sums as i32x4 (int8) or f32x4 (exact) per tile entry.
   const sums = (i: number, t: number) =>
@@ -221,53 +249,67 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
   const toF = (e: string) => int8 ? `(f32x4.convert_i32x4_s ${e})` : e;
   const sLoad4 = "(v128.load (local.get $sp))";
   const mLoad4 = "(v128.load (local.get $mp))";
-  const sSplat = "(f32x4.splat (f32.load (local.get $sp)))";
-  const mSplat = "(f32x4.splat (f32.load (local.get $mp)))";
+  const sSplat = (i = 0) => `(f32x4.splat (f32.load offset=${i * 4} (local.get $sp)))`;
+  const mSplat = (i = 0) => `(f32x4.splat (f32.load offset=${i * 4} (local.get $mp)))`;
   let blockEnd: string;
   if (R === 4) {
     const scale = int8 ? `(f32x4.mul ${sLoad4} (f32x4.splat (f32.load (local.get $dp))))` : sLoad4;
     blockEnd = lines([
-      `(local.set $F (f32x4.add (local.get $F) (f32x4.mul ${
+      `(local.set $F0 (f32x4.add (local.get $F0) (f32x4.mul ${
         toF(transposeSum(addOp, range(4).map((i) => sums(i, 0))))
       } ${scale})))`,
-      `(local.set $M (f32x4.add (local.get $M) (f32x4.mul ${mLoad4} ` +
+      `(local.set $M0 (f32x4.add (local.get $M0) (f32x4.mul ${mLoad4} ` +
       `(f32x4.splat (f32.load (local.get $ep))))))`,
     ]);
   } else if (T === 4) {
-    const scale = int8 ? `(f32x4.mul ${sSplat} (v128.load (local.get $dp)))` : sSplat;
-    blockEnd = lines([
-      `(local.set $F (f32x4.add (local.get $F) (f32x4.mul ${
-        toF(transposeSum(addOp, range(4).map((t) => sums(0, t))))
-      } ${scale})))`,
-      `(local.set $M (f32x4.add (local.get $M) (f32x4.mul ${mSplat} (v128.load (local.get $ep)))))`,
-    ]);
+    blockEnd = lines(
+      range(R).map((i) => {
+        const scale = int8 ? `(f32x4.mul ${sSplat(i)} (v128.load (local.get $dp)))` : sSplat(i);
+        return lines([
+          `(local.set $F${i} (f32x4.add (local.get $F${i}) (f32x4.mul ${
+            toF(transposeSum(addOp, range(4).map((t) => sums(i, t))))
+          } ${scale})))`,
+          `(local.set $M${i} (f32x4.add (local.get $M${i}) (f32x4.mul ${
+            mSplat(i)
+          } (v128.load (local.get $ep)))))`,
+        ]);
+      }),
+    );
   } else {
     const scale = int8
       ? "(f32x4.splat (f32.mul (f32.load (local.get $sp)) (f32.load (local.get $dp))))"
-      : sSplat;
+      : sSplat();
     blockEnd = lines([
-      `(local.set $F (f32x4.add (local.get $F) (f32x4.mul ${toF(sums(0, 0))} ${scale})))`,
+      `(local.set $F0 (f32x4.add (local.get $F0) (f32x4.mul ${toF(sums(0, 0))} ${scale})))`,
       `(local.set $ms (f32.add (local.get $ms) (f32.mul (f32.load (local.get $mp)) ` +
       `(f32.load (local.get $ep)))))`,
     ]);
   }
   const outputs = R * T === 1
-    ? [storeOut(0, 0, `(f32.add ${hsum("$F")} (local.get $ms))`)]
-    : range(4).map((q) =>
-      storeOut(
-        R === 4 ? q : 0,
-        T === 4 ? q : 0,
-        `(f32x4.extract_lane ${q} (f32x4.add (local.get $F) (local.get $M)))`,
+    ? [storeOut(0, 0, `(f32.add ${hsum("$F0")} (local.get $ms))`)]
+    : T === 1
+    ? range(4).map((q) =>
+      storeOut(q, 0, `(f32x4.extract_lane ${q} (f32x4.add (local.get $F0) (local.get $M0)))`)
+    )
+    : range(R).flatMap((i) =>
+      range(4).map((q) =>
+        storeOut(
+          i,
+          q,
+          `(f32x4.extract_lane ${q} (f32x4.add (local.get $F${i}) (local.get $M${i})))`,
+        )
       )
     );
   const interleaved = (base: string) =>
     `(i32.add (local.get ${base}) (i32.shl (i32.add (i32.mul (i32.shr_u (local.get $r) (i32.const 2)) ` +
     `(i32.shl (local.get $blocks) (i32.const 2))) (i32.and (local.get $r) (i32.const 3))) (i32.const 2)))`;
   const body = lines([
-    ...range(R).map((i) =>
-      `(local.set $wp${i} (i32.add (local.get $w0) (i32.mul (i32.add (local.get $r) (i32.const ${i})) ` +
-      `(local.get $rowBytes))))`
-    ),
+    // codes of rows 4g..4g+3 are interleaved per block: [rows/4][blocks][4][B/2]
+    `(local.set $wp (i32.add (local.get $w0) (i32.add (i32.mul (i32.shr_u (local.get $r) (i32.const 2)) ` +
+    `(i32.mul (local.get $blocks) (i32.const ${
+      2 * B
+    }))) (i32.mul (i32.and (local.get $r) (i32.const 3)) ` +
+    `(i32.const ${B / 2})))))`,
     ...range(T).map((t) =>
       `(local.set $xp${t} (i32.add (local.get $x) (i32.mul (local.get $xStride) (i32.const ${t}))))`
     ),
@@ -275,16 +317,16 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
     `(local.set $mp ${interleaved("$m")})`,
     int8 ? `(local.set $dp (local.get $xd))` : "",
     `(local.set $ep (local.get $xs))`,
-    `(local.set $F (v128.const i32x4 0 0 0 0)) (local.set $M (v128.const i32x4 0 0 0 0))`,
+    ...range(T === 4 ? R : 1).map((i) =>
+      `(local.set $F${i} (v128.const i32x4 0 0 0 0)) (local.set $M${i} (v128.const i32x4 0 0 0 0))`
+    ),
     `(local.set $ms (f32.const 0))`,
     `(local.set $b (i32.const 0))`,
     `(loop $blk`,
     ...tiles.map(([i, t]) => `(local.set ${acc(i, t)} (v128.const i32x4 0 0 0 0))`),
     ...range(chunks).map(chunk),
     blockEnd,
-    ...range(R).map((i) =>
-      `(local.set $wp${i} (i32.add (local.get $wp${i}) (i32.const ${B / 2})))`
-    ),
+    `  (local.set $wp (i32.add (local.get $wp) (i32.const ${2 * B})))`,
     ...range(T).map((t) =>
       `(local.set $xp${t} (i32.add (local.get $xp${t}) (i32.const ${B * xBytes})))`
     ),
@@ -309,7 +351,8 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
 
 /**
  * f16 (`kind` "f16") or f32 weights × f32 activations, `$n` values per row
- * (a multiple of 8). f16 weights become f32 in SIMD without a table:
+ * (a multiple of 8), rows interleaved by 4 per 16 bytes
+ * (`[rows/4][n/step][4][16 bytes]`, `$rowBytes` = bytes of one row). f16 weights become f32 in SIMD without a table:
  * `(h << 16) >>s 3` masked with 0x8FFFFFFF is the f32 `w · 2^-112` (right for
  * normals, subnormals and zero), so x comes pre-scaled by 2^64 and the sum
  * is multiplied by 2^48.
@@ -324,10 +367,6 @@ function denseKernel(v: SimdVariant, kind: "f16" | "f32", R: number, T: number):
     "(local $w v128) (local $lo v128) (local $hi v128) (local $zero v128) (local $mask v128)",
     ...tiles.map(([i, t]) => `(local ${acc(i, t)} v128)`),
   ];
-  const wAddr = (i: number) =>
-    i === 0
-      ? "(local.get $wp)"
-      : add32("(local.get $wp)", `(i32.mul (local.get $rowBytes) (i32.const ${i}))`);
   const xAddr = (t: number) =>
     t === 0
       ? "(local.get $xp)"
@@ -337,7 +376,7 @@ function denseKernel(v: SimdVariant, kind: "f16" | "f32", R: number, T: number):
     range(R).map((i) =>
       kind === "f32"
         ? lines([
-          `(local.set $w (v128.load ${wAddr(i)}))`,
+          `(local.set $w (v128.load offset=${i * 16} (local.get $wp)))`,
           ...range(T).map((t) =>
             `(local.set ${acc(i, t)} ${
               madd(v, "(local.get $w)", xLoad(t, 0), `(local.get ${acc(i, t)})`)
@@ -345,7 +384,7 @@ function denseKernel(v: SimdVariant, kind: "f16" | "f32", R: number, T: number):
           ),
         ])
         : lines([
-          `(local.set $w (v128.load ${wAddr(i)}))`,
+          `(local.set $w (v128.load offset=${i * 16} (local.get $wp)))`,
           `(local.set $lo (v128.and (i32x4.shr_s (i8x16.shuffle 0 1 16 17 2 3 18 19 4 5 20 21 6 7 22 23 ` +
           `(local.get $zero) (local.get $w)) (i32.const 3)) (local.get $mask)))`,
           `(local.set $hi (v128.and (i32x4.shr_s (i8x16.shuffle 8 9 24 25 10 11 26 27 12 13 28 29 14 15 30 31 ` +
@@ -366,14 +405,17 @@ function denseKernel(v: SimdVariant, kind: "f16" | "f32", R: number, T: number):
   const finish = (i: number, t: number) =>
     kind === "f16" ? `(f32.mul ${hsum(acc(i, t))} (f32.const 0x1p48))` : hsum(acc(i, t));
   const body = lines([
-    `(local.set $wp (i32.add (local.get $w0) (i32.mul (local.get $r) (local.get $rowBytes))))`,
+    // rows 4g..4g+3 interleaved per 16 bytes: [rows/4][n/step][4][16 bytes]
+    `(local.set $wp (i32.add (local.get $w0) (i32.add (i32.mul (i32.shr_u (local.get $r) (i32.const 2)) ` +
+    `(i32.shl (local.get $rowBytes) (i32.const 2))) (i32.shl (i32.and (local.get $r) (i32.const 3)) ` +
+    `(i32.const 4)))))`,
     `(local.set $xp (local.get $x))`,
     ...tiles.map(([i, t]) => `(local.set ${acc(i, t)} (v128.const i32x4 0 0 0 0))`),
     `(local.set $k (i32.const 0))`,
     `(block $kdone (loop $kl`,
     `  (br_if $kdone (i32.ge_u (local.get $k) (local.get $n)))`,
     step,
-    `  (local.set $wp (i32.add (local.get $wp) (i32.const ${wBytesPerStep})))`,
+    `  (local.set $wp (i32.add (local.get $wp) (i32.const ${4 * wBytesPerStep})))`,
     `  (local.set $xp (i32.add (local.get $xp) (i32.const ${valsPerStep * 4})))`,
     `  (local.set $k (i32.add (local.get $k) (i32.const ${valsPerStep})))`,
     `  (br $kl)))`,
@@ -431,13 +473,62 @@ function otherKernels(v: SimdVariant): string {
   (func (export "quant_i8") (param $x i32) (param $n i32) (param $B i32) (param $blocks i32)
         (param $xq i32) (param $xd i32) (param $xs i32)
     (local $b i32) (local $k i32) (local $end i32) (local $amax f32) (local $inv f32) (local $d f32)
-    (local $q i32) (local $sum i32) (local $qp i32)
+    (local $q i32) (local $sum i32) (local $qp i32) (local $p i32) (local $pe i32) (local $mv v128)
+    (local $iv v128) (local $sv v128) (local $q0 v128) (local $q1 v128) (local $q2 v128) (local $q3 v128)
     (local.set $qp (local.get $xq))
     (block $bd (loop $bl
       (br_if $bd (i32.ge_u (local.get $b) (local.get $blocks)))
       (local.set $k (i32.mul (local.get $b) (local.get $B)))
       (local.set $end (i32.add (local.get $k) (local.get $B)))
       (if (i32.gt_u (local.get $end) (local.get $n)) (then (local.set $end (local.get $n))))
+      (if (i32.eq (i32.sub (local.get $end) (local.get $k)) (local.get $B))
+        (then
+          ;; a whole block: SIMD (the same f32 operations as the scalar path)
+          (local.set $p (i32.add (local.get $x) (i32.shl (local.get $k) (i32.const 2))))
+          (local.set $pe (i32.add (local.get $p) (i32.shl (local.get $B) (i32.const 2))))
+          (local.set $mv (v128.const i32x4 0 0 0 0))
+          (block $sd (loop $sl
+            (br_if $sd (i32.ge_u (local.get $p) (local.get $pe)))
+            (local.set $mv (f32x4.max (local.get $mv) (f32x4.abs (v128.load (local.get $p)))))
+            (local.set $p (i32.add (local.get $p) (i32.const 16)))
+            (br $sl)))
+          (local.set $amax (f32.max (f32.max (f32x4.extract_lane 0 (local.get $mv))
+            (f32x4.extract_lane 1 (local.get $mv))) (f32.max (f32x4.extract_lane 2 (local.get $mv))
+            (f32x4.extract_lane 3 (local.get $mv)))))
+          (local.set $inv (select (f32.const 0) (f32.div (f32.const 127) (local.get $amax))
+                                  (f32.eq (local.get $amax) (f32.const 0))))
+          (local.set $d (f32.div (local.get $amax) (f32.const 127)))
+          (local.set $iv (f32x4.splat (local.get $inv)))
+          (local.set $sv (v128.const i32x4 0 0 0 0))
+          (local.set $p (i32.add (local.get $x) (i32.shl (local.get $k) (i32.const 2))))
+          (block $qd2 (loop $ql2
+            (br_if $qd2 (i32.ge_u (local.get $p) (local.get $pe)))
+            (local.set $q0 (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (local.get $iv)
+              (v128.load (local.get $p))))))
+            (local.set $q1 (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (local.get $iv)
+              (v128.load offset=16 (local.get $p))))))
+            (local.set $q2 (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (local.get $iv)
+              (v128.load offset=32 (local.get $p))))))
+            (local.set $q3 (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (local.get $iv)
+              (v128.load offset=48 (local.get $p))))))
+            (local.set $sv (i32x4.add (local.get $sv) (i32x4.add (i32x4.add (local.get $q0)
+              (local.get $q1)) (i32x4.add (local.get $q2) (local.get $q3)))))
+            ${
+    v === "relaxed"
+      ? `(v128.store (local.get $qp) (i8x16.narrow_i16x8_s
+              (i16x8.narrow_i32x4_s (local.get $q0) (local.get $q1))
+              (i16x8.narrow_i32x4_s (local.get $q2) (local.get $q3))))
+            (local.set $qp (i32.add (local.get $qp) (i32.const 16)))`
+      : `(v128.store (local.get $qp) (i16x8.narrow_i32x4_s (local.get $q0) (local.get $q1)))
+            (v128.store offset=16 (local.get $qp) (i16x8.narrow_i32x4_s (local.get $q2) (local.get $q3)))
+            (local.set $qp (i32.add (local.get $qp) (i32.const 32)))`
+  }
+            (local.set $p (i32.add (local.get $p) (i32.const 64)))
+            (br $ql2)))
+          (local.set $sum (i32.add (i32.add (i32x4.extract_lane 0 (local.get $sv))
+            (i32x4.extract_lane 1 (local.get $sv))) (i32.add (i32x4.extract_lane 2 (local.get $sv))
+            (i32x4.extract_lane 3 (local.get $sv))))))
+        (else
       (local.set $amax (f32.const 0))
       (block $ad (loop $al
         (br_if $ad (i32.ge_s (local.get $k) (local.get $end)))
@@ -463,7 +554,7 @@ function otherKernels(v: SimdVariant): string {
         (local.set $sum (i32.add (local.get $sum) (local.get $q)))
         (local.set $qp (i32.add (local.get $qp) (i32.const ${xBytes})))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
-        (br $ql)))
+        (br $ql)))))
       (f32.store (i32.add (local.get $xd) (i32.shl (local.get $b) (i32.const 4))) (local.get $d))
       (f32.store (i32.add (local.get $xs) (i32.shl (local.get $b) (i32.const 4)))
                  (f32.mul (local.get $d) (f32.convert_i32_s (local.get $sum))))
@@ -534,6 +625,57 @@ function otherKernels(v: SimdVariant): string {
       (local.set $t (i32.add (local.get $t) (i32.const 1)))
       (br $tl))))
 
+;; RoPE (rotate_half) in place on x [T][heads*hd]: row t uses the angle
+  ;; tables cos/sin [T][hd/2] (f32, the rows of its position).
+  (func (export "rope") (param $x i32) (param $T i32) (param $heads i32) (param $hd i32)
+        (param $cos i32) (param $sin i32)
+    (local $t i32) (local $h i32) (local $i i32) (local $half i32) (local $half4 i32) (local $o i32)
+    (local $cr i32) (local $sr i32) (local $a v128) (local $b v128) (local $c v128) (local $s v128)
+    (local $fa f32) (local $fb f32) (local $fc f32) (local $fs f32) (local $hb i32)
+    (local.set $half (i32.shr_u (local.get $hd) (i32.const 1)))
+    (local.set $half4 (i32.and (local.get $half) (i32.const -4)))
+    (local.set $hb (i32.shl (local.get $half) (i32.const 2)))
+    (local.set $o (local.get $x))
+    (block $td (loop $tl
+      (br_if $td (i32.ge_u (local.get $t) (local.get $T)))
+      (local.set $cr (i32.add (local.get $cos) (i32.mul (local.get $t) (local.get $hb))))
+      (local.set $sr (i32.add (local.get $sin) (i32.mul (local.get $t) (local.get $hb))))
+      (local.set $h (i32.const 0))
+      (block $hd0 (loop $hl
+        (br_if $hd0 (i32.ge_u (local.get $h) (local.get $heads)))
+        (local.set $i (i32.const 0))
+        (block $vd (loop $vl
+          (br_if $vd (i32.ge_u (local.get $i) (local.get $half4)))
+          (local.set $a (v128.load (i32.add (local.get $o) (i32.shl (local.get $i) (i32.const 2)))))
+          (local.set $b (v128.load (i32.add (i32.add (local.get $o) (local.get $hb))
+                                            (i32.shl (local.get $i) (i32.const 2)))))
+          (local.set $c (v128.load (i32.add (local.get $cr) (i32.shl (local.get $i) (i32.const 2)))))
+          (local.set $s (v128.load (i32.add (local.get $sr) (i32.shl (local.get $i) (i32.const 2)))))
+          (v128.store (i32.add (local.get $o) (i32.shl (local.get $i) (i32.const 2)))
+            (f32x4.sub (f32x4.mul (local.get $a) (local.get $c)) (f32x4.mul (local.get $b) (local.get $s))))
+          (v128.store (i32.add (i32.add (local.get $o) (local.get $hb)) (i32.shl (local.get $i) (i32.const 2)))
+            (f32x4.add (f32x4.mul (local.get $a) (local.get $s)) (f32x4.mul (local.get $b) (local.get $c))))
+          (local.set $i (i32.add (local.get $i) (i32.const 4)))
+          (br $vl)))
+        (block $sd (loop $sl
+          (br_if $sd (i32.ge_u (local.get $i) (local.get $half)))
+          (local.set $fa (f32.load (i32.add (local.get $o) (i32.shl (local.get $i) (i32.const 2)))))
+          (local.set $fb (f32.load (i32.add (i32.add (local.get $o) (local.get $hb))
+                                            (i32.shl (local.get $i) (i32.const 2)))))
+          (local.set $fc (f32.load (i32.add (local.get $cr) (i32.shl (local.get $i) (i32.const 2)))))
+          (local.set $fs (f32.load (i32.add (local.get $sr) (i32.shl (local.get $i) (i32.const 2)))))
+          (f32.store (i32.add (local.get $o) (i32.shl (local.get $i) (i32.const 2)))
+            (f32.sub (f32.mul (local.get $fa) (local.get $fc)) (f32.mul (local.get $fb) (local.get $fs))))
+          (f32.store (i32.add (i32.add (local.get $o) (local.get $hb)) (i32.shl (local.get $i) (i32.const 2)))
+            (f32.add (f32.mul (local.get $fa) (local.get $fs)) (f32.mul (local.get $fb) (local.get $fc))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $sl)))
+        (local.set $o (i32.add (local.get $o) (i32.shl (local.get $hd) (i32.const 2))))
+        (local.set $h (i32.add (local.get $h) (i32.const 1)))
+        (br $hl)))
+      (local.set $t (i32.add (local.get $t) (i32.const 1)))
+      (br $tl))))
+
   ;; g[i] = silu(g[i]) * u[i] for i in [i0, i1) (both multiples of 4, or i1 = n).
   (func (export "silu_mul") (param $g i32) (param $u i32) (param $i0 i32) (param $i1 i32)
     (local $i i32) (local $a i32) (local $v v128) (local $end4 i32)
@@ -562,17 +704,22 @@ function otherKernels(v: SimdVariant): string {
 
   ;; Causal GQA for the (row t, head h) units u in [u0, u1), u = t*nHeads + h.
   ;; q, out: [T][nHeads*hd]; kc, vc: [seq][nKv*hd]; row t is at position pos0 + t.
-  ;; scratch: room for pos0 + T f32 scores. hd is a multiple of 4.
+  ;; scratch: room for pos0 + T + 4 f32 scores. hd is a multiple of 4.
+  ;; Scores 4 positions at a time (one q load feeds 4 keys, one transpose-sum
+  ;; gives 4 scores); the weighted sum of values 16 dimensions at a time.
   (func (export "attention") (param $q i32) (param $kc i32) (param $vc i32) (param $out i32)
         (param $pos0 i32) (param $nHeads i32) (param $nKv i32) (param $hd i32) (param $scratch i32)
         (param $u0 i32) (param $u1 i32)
     (local $u i32) (local $t i32) (local $h i32) (local $n i32) (local $j i32) (local $i i32)
     (local $qr i32) (local $kvOff i32) (local $kvStride i32) (local $scale f32) (local $dot v128)
     (local $max f32) (local $sum f32) (local $s f32) (local $p i32) (local $acc v128) (local $e v128)
-    (local $group i32) (local $or i32)
+    (local $group i32) (local $or i32) (local $qv v128) (local $d0 v128) (local $d1 v128)
+    (local $d2 v128) (local $d3 v128) (local $mx v128) (local $sp v128) (local $a1 v128) (local $a2 v128)
+    (local $a3 v128) (local $hd16 i32)
     (local.set $kvStride (i32.shl (i32.mul (local.get $nKv) (local.get $hd)) (i32.const 2)))
     (local.set $scale (f32.div (f32.const 1) (f32.sqrt (f32.convert_i32_u (local.get $hd)))))
     (local.set $group (i32.div_u (local.get $nHeads) (local.get $nKv)))
+    (local.set $hd16 (i32.and (local.get $hd) (i32.const -16)))
     (local.set $u (local.get $u0))
     (block $ud (loop $ul
       (br_if $ud (i32.ge_u (local.get $u) (local.get $u1)))
@@ -583,17 +730,72 @@ function otherKernels(v: SimdVariant): string {
       (local.set $or (i32.add (local.get $out) (i32.shl (i32.mul (local.get $u) (local.get $hd)) (i32.const 2))))
       (local.set $kvOff (i32.shl (i32.mul (i32.div_u (local.get $h) (local.get $group)) (local.get $hd))
                          (i32.const 2)))
-      ;; scores and their max
-      (local.set $max (f32.const -inf))
+      ;; scores and their max, 4 positions at a time
+      (local.set $mx (f32x4.splat (f32.const -inf)))
       (local.set $j (i32.const 0))
       (block $sd (loop $sl
-        (br_if $sd (i32.ge_u (local.get $j) (local.get $n)))
+        (br_if $sd (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $n)))
+        (local.set $p (i32.add (i32.add (local.get $kc) (i32.mul (local.get $j) (local.get $kvStride)))
+                       (local.get $kvOff)))
+        (local.set $d0 (v128.const i32x4 0 0 0 0)) (local.set $d1 (v128.const i32x4 0 0 0 0))
+        (local.set $d2 (v128.const i32x4 0 0 0 0)) (local.set $d3 (v128.const i32x4 0 0 0 0))
+        (local.set $i (i32.const 0))
+        (block $dd (loop $dl
+          (br_if $dd (i32.ge_u (local.get $i) (i32.shl (local.get $hd) (i32.const 2))))
+          (local.set $qv (v128.load (i32.add (local.get $qr) (local.get $i))))
+          (local.set $d0 ${
+    madd(v, "(local.get $qv)", "(v128.load (local.get $p))", "(local.get $d0)")
+  })
+          (local.set $d1 ${
+    madd(
+      v,
+      "(local.get $qv)",
+      "(v128.load (i32.add (local.get $p) (local.get $kvStride)))",
+      "(local.get $d1)",
+    )
+  })
+          (local.set $d2 ${
+    madd(
+      v,
+      "(local.get $qv)",
+      "(v128.load (i32.add (local.get $p) (i32.shl (local.get $kvStride) (i32.const 1))))",
+      "(local.get $d2)",
+    )
+  })
+          (local.set $d3 ${
+    madd(
+      v,
+      "(local.get $qv)",
+      "(v128.load (i32.add (local.get $p) (i32.mul (local.get $kvStride) (i32.const 3))))",
+      "(local.get $d3)",
+    )
+  })
+          (local.set $p (i32.add (local.get $p) (i32.const 16)))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br $dl)))
+        (local.set $e (f32x4.mul ${
+    transposeSum("f32x4.add", [
+      "(local.get $d0)",
+      "(local.get $d1)",
+      "(local.get $d2)",
+      "(local.get $d3)",
+    ])
+  } (f32x4.splat (local.get $scale))))
+        (v128.store (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2))) (local.get $e))
+        (local.set $mx (f32x4.max (local.get $mx) (local.get $e)))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $sl)))
+      (local.set $max (f32.max (f32.max (f32x4.extract_lane 0 (local.get $mx))
+        (f32x4.extract_lane 1 (local.get $mx))) (f32.max (f32x4.extract_lane 2 (local.get $mx))
+        (f32x4.extract_lane 3 (local.get $mx)))))
+      (block $sd1 (loop $sl1
+        (br_if $sd1 (i32.ge_u (local.get $j) (local.get $n)))
         (local.set $p (i32.add (i32.add (local.get $kc) (i32.mul (local.get $j) (local.get $kvStride)))
                        (local.get $kvOff)))
         (local.set $dot (v128.const i32x4 0 0 0 0))
         (local.set $i (i32.const 0))
-        (block $dd (loop $dl
-          (br_if $dd (i32.ge_u (local.get $i) (local.get $hd)))
+        (block $dd1 (loop $dl1
+          (br_if $dd1 (i32.ge_u (local.get $i) (local.get $hd)))
           (local.set $dot ${
     madd(
       v,
@@ -603,12 +805,12 @@ function otherKernels(v: SimdVariant): string {
     )
   })
           (local.set $i (i32.add (local.get $i) (i32.const 4)))
-          (br $dl)))
+          (br $dl1)))
         (local.set $s (f32.mul ${hsum("$dot")} (local.get $scale)))
         (f32.store (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2))) (local.get $s))
         (local.set $max (f32.max (local.get $max) (local.get $s)))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
-        (br $sl)))
+        (br $sl1)))
       ;; exp(score - max), summed (4 at a time; the tail one at a time)
       (local.set $sum (f32.const 0))
       (local.set $j (i32.const 0))
@@ -629,15 +831,47 @@ function otherKernels(v: SimdVariant): string {
         (local.set $sum (f32.add (local.get $sum) (local.get $s)))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $el2)))
-      ;; out = sum_j p_j v_j / sum, 4 dims at a time
+      (local.set $sp (f32x4.splat (f32.div (f32.const 1) (local.get $sum))))
+      ;; out = sum_j p_j v_j / sum: 16 dims at a time, then 4
       (local.set $i (i32.const 0))
       (block $od (loop $ol
-        (br_if $od (i32.ge_u (local.get $i) (local.get $hd)))
-        (local.set $acc (v128.const i32x4 0 0 0 0))
+        (br_if $od (i32.ge_u (local.get $i) (local.get $hd16)))
+        (local.set $acc (v128.const i32x4 0 0 0 0)) (local.set $a1 (v128.const i32x4 0 0 0 0))
+        (local.set $a2 (v128.const i32x4 0 0 0 0)) (local.set $a3 (v128.const i32x4 0 0 0 0))
         (local.set $p (i32.add (i32.add (local.get $vc) (local.get $kvOff)) (i32.shl (local.get $i) (i32.const 2))))
         (local.set $j (i32.const 0))
         (block $vd (loop $vl
           (br_if $vd (i32.ge_u (local.get $j) (local.get $n)))
+          (local.set $e (f32x4.splat (f32.load (i32.add (local.get $scratch) (i32.shl (local.get $j) (i32.const 2))))))
+          (local.set $acc ${
+    madd(v, "(local.get $e)", "(v128.load (local.get $p))", "(local.get $acc)")
+  })
+          (local.set $a1 ${
+    madd(v, "(local.get $e)", "(v128.load offset=16 (local.get $p))", "(local.get $a1)")
+  })
+          (local.set $a2 ${
+    madd(v, "(local.get $e)", "(v128.load offset=32 (local.get $p))", "(local.get $a2)")
+  })
+          (local.set $a3 ${
+    madd(v, "(local.get $e)", "(v128.load offset=48 (local.get $p))", "(local.get $a3)")
+  })
+          (local.set $p (i32.add (local.get $p) (local.get $kvStride)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $vl)))
+        (local.set $p (i32.add (local.get $or) (i32.shl (local.get $i) (i32.const 2))))
+        (v128.store (local.get $p) (f32x4.mul (local.get $acc) (local.get $sp)))
+        (v128.store offset=16 (local.get $p) (f32x4.mul (local.get $a1) (local.get $sp)))
+        (v128.store offset=32 (local.get $p) (f32x4.mul (local.get $a2) (local.get $sp)))
+        (v128.store offset=48 (local.get $p) (f32x4.mul (local.get $a3) (local.get $sp)))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $ol)))
+      (block $od4 (loop $ol4
+        (br_if $od4 (i32.ge_u (local.get $i) (local.get $hd)))
+        (local.set $acc (v128.const i32x4 0 0 0 0))
+        (local.set $p (i32.add (i32.add (local.get $vc) (local.get $kvOff)) (i32.shl (local.get $i) (i32.const 2))))
+        (local.set $j (i32.const 0))
+        (block $vd4 (loop $vl4
+          (br_if $vd4 (i32.ge_u (local.get $j) (local.get $n)))
           (local.set $acc ${
     madd(
       v,
@@ -648,11 +882,11 @@ function otherKernels(v: SimdVariant): string {
   })
           (local.set $p (i32.add (local.get $p) (local.get $kvStride)))
           (local.set $j (i32.add (local.get $j) (i32.const 1)))
-          (br $vl)))
+          (br $vl4)))
         (v128.store (i32.add (local.get $or) (i32.shl (local.get $i) (i32.const 2)))
-          (f32x4.div (local.get $acc) (f32x4.splat (local.get $sum))))
+          (f32x4.mul (local.get $acc) (local.get $sp)))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
-        (br $ol)))
+        (br $ol4)))
       (local.set $u (i32.add (local.get $u) (i32.const 1)))
       (br $ul))))
 

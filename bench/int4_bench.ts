@@ -1,0 +1,534 @@
+/**
+ * int4 inference on WebGPU (issue 6), every ratio measured in the same run:
+ *
+ * (a) GEMV (one token) on Llama-2-7B layer shapes (4096x4096, 11008x4096,
+ *     4096x11008, out x in) and TinyLlama-1.1B shapes, random weights: the
+ *     int4 kernel the table picks against the f16 and f32 GEMV of the same
+ *     shape, as weight GB/s, and against this adapter's memory-read bandwidth
+ *     measured by the same harness (shaders/read_rows.wgsl over 64 MB, the
+ *     GEMV's access pattern) and, for scale, a host TypedArray sum.
+ * (b) end-to-end decode and prefill tokens/s on the 483M random-weight Llama
+ *     (BENCH_483M_CONFIG) with int4 linears (g128) against fp16 of the same
+ *     model (the same codes dequantized), plus resident weight bytes.
+ * (c) per-token time of int4 decode split into GPU work, recording, and
+ *     host waits (readback round trip, the rest).
+ *
+ * Dispatch timing: R copies of one dispatch in one submit, then a 4-byte
+ * readback; time per dispatch = (wall - readback round trip) / R.
+ *
+ * @module
+ */
+
+import { CommandBatch, type Dispatch, makeDispatch } from "../src/gpu/command_batch.ts";
+import type { GpuContext } from "../src/gpu/device.ts";
+import { type GpuWeight, uploadWeight } from "../src/gpu/gpu_weight.ts";
+import { packInt4, uploadInt4 } from "../src/gpu/int4_weight.ts";
+import { BufferPool } from "../src/gpu/buffer_pool.ts";
+import { INT4_KERNELS, INT4_UNIFORM_X_BYTES, WebGpuKernels } from "../src/gpu/kernels.ts";
+import { readBuffer } from "../src/gpu/readback.ts";
+import { loadShaderSource } from "../src/gpu/shader_source.ts";
+import { GpuLlama } from "../src/model/gpu_llama.ts";
+import type { LlamaConfig } from "../src/model/config.ts";
+import type { LlamaWeights } from "../src/model/weights.ts";
+import {
+  type BenchContext,
+  type Benchmark,
+  type BenchResult,
+  fixedPrompt,
+  fmt,
+  generationRate,
+  gpuStepTime,
+  median,
+  readbackRoundTripMs,
+} from "./common.ts";
+import {
+  BENCH_483M_CONFIG,
+  benchQuantizedWeights,
+  parameterCount,
+  randomQuantizedLinear,
+} from "./random_model.ts";
+
+/** GEMV shapes [out, in, label]. */
+export const GEMV_SHAPES: readonly [number, number, string][] = [
+  [4096, 4096, "7b_qkvo"],
+  [11008, 4096, "7b_gate_up"],
+  [4096, 11008, "7b_down"],
+  [2048, 2048, "tiny_qo"],
+  [5632, 2048, "tiny_gate_up"],
+  [2048, 5632, "tiny_down"],
+];
+
+/** The shapes run with --quick (a smoke run: the full run has every shape). */
+const QUICK_SHAPES = new Set(["7b_qkvo", "tiny_qo"]);
+
+/**
+ * The model of part (b): the 483M model, or with --quick (a smoke run, said
+ * in the notes) its layer shapes with 2 layers and a 4096-token vocabulary.
+ */
+export function int4BenchConfig(quick: boolean): LlamaConfig {
+  return quick ? { ...BENCH_483M_CONFIG, numLayers: 2, vocabSize: 4096 } : BENCH_483M_CONFIG;
+}
+
+/** Median ms per dispatch of `d`: `reps` copies per submit, `rounds` submits. */
+async function dispatchMs(
+  gpu: GpuContext,
+  d: Dispatch,
+  probe: GPUBuffer,
+  reps: number,
+  rounds: number,
+  rtMs: number,
+): Promise<number> {
+  const times: number[] = [];
+  for (let r = 0; r <= rounds; r++) {
+    const batch = new CommandBatch(gpu);
+    for (let i = 0; i < reps; i++) batch.run(d);
+    const t0 = performance.now();
+    batch.submit();
+    await readBuffer(gpu, probe, 0, 4);
+    if (r > 0) times.push((performance.now() - t0 - rtMs) / reps); // round 0 warms up
+  }
+  return Math.max(median(times), 1e-6);
+}
+
+/** Host read bandwidth (GB/s): summing a 64 MB Float64Array view, best of 3. */
+function hostReadGbps(): number {
+  const a = new Float64Array(8 << 20).fill(1);
+  let best = Infinity;
+  let sink = 0;
+  for (let r = 0; r < 3; r++) {
+    const t0 = performance.now();
+    let s = 0;
+    for (let i = 0; i < a.length; i++) s += a[i];
+    sink += s;
+    best = Math.min(best, performance.now() - t0);
+  }
+  if (sink < 0) console.log(sink);
+  return a.byteLength / (best / 1000) / 1e9;
+}
+
+interface GemvFigures {
+  memGbps: number;
+}
+
+async function gemvPart(
+  ctx: BenchContext,
+  figures: Record<string, number>,
+  notes: string[],
+  rtMs: number,
+): Promise<GemvFigures> {
+  const { gpu, quick, log } = ctx;
+  const pool = new BufferPool(gpu);
+  const kernels = new WebGpuKernels(gpu);
+  const limit = gpu.limits.maxStorageBufferBindingSize;
+  const rounds = quick ? 1 : 3;
+  try {
+    const probe = pool.acquire(16, "probe");
+    // (a0) the memory-read baseline: 64 MB as 4096 rows of 16 KB (16 MB with --quick).
+    const rows = 4096;
+    const words4 = quick ? 256 : 1024;
+    const src = pool.upload(new Uint32Array(rows * words4 * 4).fill(1), "read baseline");
+    const sums = pool.acquire(rows * 4, "sums");
+    const readMs = await dispatchMs(
+      gpu,
+      await kernels.readRows(src, sums, rows, words4),
+      probe,
+      quick ? 4 : 8,
+      rounds,
+      rtMs,
+    );
+    const memGbps = (rows * words4 * 16) / (readMs / 1000) / 1e9;
+    pool.release(src);
+    const hostGbps = hostReadGbps();
+    figures.mem_read_gb_per_s = memGbps;
+    figures.host_typedarray_read_gb_per_s = hostGbps;
+    log(
+      `  memory read (read_rows, ${(rows * words4 * 16) >> 20} MB, row per invocation): ` +
+        `${fmt(memGbps)} GB/s; ` +
+        `host Float64Array sum: ${fmt(hostGbps)} GB/s`,
+    );
+    log(
+      "  GEMV out x in      kernel        int4 GB/s  ms     f16 ms   f32 ms   int4 vs f16  int4/mem",
+    );
+    const x = pool.upload(
+      new Float32Array(Math.max(11008, INT4_UNIFORM_X_BYTES / 4)).fill(0.01),
+      "x",
+    );
+    const y = pool.acquire(11008 * 4, "y");
+    let seed = 1;
+    for (const [N, K, label] of GEMV_SHAPES) {
+      if (quick && !QUICK_SHAPES.has(label)) continue;
+      const reps = Math.max(2, Math.round((quick ? 5e7 : 6e8) / (N * K * 4)));
+      const ql = randomQuantizedLinear(N, K, seed++, { groupSize: 128 });
+      const W4 = uploadInt4(pool, packInt4([ql], label), label);
+      const entry = INT4_KERNELS.find((k) => k.when(1, K, gpu, x))!.entry;
+      const ms4 = await dispatchMs(
+        gpu,
+        await kernels.matmulInt4(W4, x, y, 1),
+        probe,
+        reps,
+        rounds,
+        rtMs,
+      );
+      const gbps4 = W4.bytes / (ms4 / 1000) / 1e9;
+      const dense: Record<string, number> = {};
+      for (const dtype of ["f16", "f32"] as const) {
+        const bytes = N * K * (dtype === "f16" ? 2 : 4);
+        if (bytes > limit) {
+          dense[dtype] = NaN;
+          continue;
+        }
+        const data = new Float32Array(N * K).fill(0.001);
+        const W: GpuWeight = uploadWeight(
+          gpu,
+          pool,
+          { data, shape: [N, K], dtype: "F32" },
+          dtype,
+          label,
+        );
+        dense[dtype] = await dispatchMs(
+          gpu,
+          await kernels.matmul(W, x, y, 1),
+          probe,
+          reps,
+          rounds,
+          rtMs,
+        );
+        pool.release(W.buffer);
+      }
+      pool.release(W4.codes);
+      pool.release(W4.sz);
+      Object.assign(figures, {
+        [`gemv_${label}_int4_gb_per_s`]: gbps4,
+        [`gemv_${label}_int4_ms`]: ms4,
+        [`gemv_${label}_int4_vs_mem_read`]: gbps4 / memGbps,
+        [`gemv_${label}_int4_bytes`]: W4.bytes,
+      });
+      if (Number.isFinite(dense.f16)) {
+        figures[`gemv_${label}_f16_ms`] = dense.f16;
+        figures[`gemv_${label}_f16_gb_per_s`] = (N * K * 2) / (dense.f16 / 1000) / 1e9;
+        figures[`gemv_${label}_speedup_int4_vs_f16`] = dense.f16 / ms4;
+      }
+      if (Number.isFinite(dense.f32)) {
+        figures[`gemv_${label}_f32_ms`] = dense.f32;
+        figures[`gemv_${label}_speedup_int4_vs_f32`] = dense.f32 / ms4;
+      }
+      log(
+        `  ${`${N}x${K}`.padEnd(12)} ${entry.padEnd(12)} ${fmt(gbps4).padStart(9)}  ` +
+          `${fmt(ms4).padStart(6)} ${fmt(dense.f16).padStart(7)}  ${fmt(dense.f32).padStart(7)}  ` +
+          `${fmt(dense.f16 / ms4).padStart(10)}x  ${fmt(gbps4 / memGbps)}`,
+      );
+    }
+    await fusionPart(ctx, kernels, pool, x, probe, figures, rtMs);
+    if (gpu.isSoftware) await ablationPart(ctx, probe, figures, rtMs);
+    notes.push(
+      "GEMV: one token, random g128 int4 codes; int4 GB/s counts the resident int4 bytes " +
+        "(codes + f16 scale/zero); f32 shapes over the storage binding limit are skipped (NaN)",
+    );
+    return { memGbps };
+  } finally {
+    kernels.destroy();
+    pool.destroy();
+  }
+}
+
+/**
+ * The gain of the fused int4 layer forms on TinyLlama shapes: q/k/v as one
+ * dispatch against three, and gate/up with SiLU as one dispatch against two
+ * GEMVs and silu_mul.
+ */
+async function fusionPart(
+  ctx: BenchContext,
+  kernels: WebGpuKernels,
+  pool: BufferPool,
+  x: GPUBuffer,
+  probe: GPUBuffer,
+  figures: Record<string, number>,
+  rtMs: number,
+): Promise<void> {
+  const { gpu, quick, log } = ctx;
+  const dim = 2048;
+  const kv = 256;
+  const hidden = 5632;
+  const reps = quick ? 2 : 12;
+  const rounds = quick ? 1 : 3;
+  const ql = (n: number, seed: number) => randomQuantizedLinear(n, dim, seed, { groupSize: 128 });
+  const q = ql(dim, 101),
+    k = ql(kv, 102),
+    v = ql(kv, 103),
+    g = ql(hidden, 104),
+    u = ql(hidden, 105);
+  const out = (n: number) => pool.acquire(n * 4, "out");
+  const [yq, yk, yv, yg, yu] = [out(dim), out(kv), out(kv), out(hidden), out(hidden)];
+  const up = (parts: typeof q[], label: string) => uploadInt4(pool, packInt4(parts, label), label);
+  const time = async (ds: Dispatch[]) => {
+    const times: number[] = [];
+    for (let r = 0; r <= rounds; r++) {
+      const batch = new CommandBatch(gpu);
+      for (let i = 0; i < reps; i++) batch.runAll(ds);
+      const t0 = performance.now();
+      batch.submit();
+      await readBuffer(gpu, probe, 0, 4);
+      if (r > 0) times.push((performance.now() - t0 - rtMs) / reps);
+    }
+    return median(times);
+  };
+  const qkv = up([q, k, v], "qkv");
+  const fusedQkv = await time([await kernels.matmulInt4(qkv, x, [yq, yk, yv], 1)]);
+  const sepQkv = await time([
+    await kernels.matmulInt4(up([q], "q"), x, yq, 1),
+    await kernels.matmulInt4(up([k], "k"), x, yk, 1),
+    await kernels.matmulInt4(up([v], "v"), x, yv, 1),
+  ]);
+  const gu = up([g, u], "gate_up");
+  const fusedGu = await time(await kernels.gateUpInt4(gu, x, yg, yu, 1));
+  const sepGu = await time(await kernels.gateUpInt4(gu, x, yg, yu, 1, { fused: false }));
+  Object.assign(figures, {
+    fused_qkv_ms: fusedQkv,
+    separate_qkv_ms: sepQkv,
+    fused_qkv_speedup: sepQkv / fusedQkv,
+    fused_gate_up_silu_ms: fusedGu,
+    separate_gate_up_silu_ms: sepGu,
+    fused_gate_up_silu_speedup: sepGu / fusedGu,
+  });
+  log(
+    `  fused q/k/v (2048 -> 2048+256+256): ${fmt(fusedQkv)} ms vs 3 dispatches ${fmt(sepQkv)} ms ` +
+      `(${fmt(sepQkv / fusedQkv)}x); fused gate/up+SiLU (2048 -> 2x5632): ${fmt(fusedGu)} ms vs ` +
+      `2-output GEMV + silu_mul ${fmt(sepGu)} ms (${fmt(sepGu / fusedGu)}x)`,
+  );
+}
+
+/**
+ * What limits the decode GEMV: the production gemv_u4_ux source against
+ * variants with one ingredient removed (text substitutions of the same
+ * file), 4096x4096 g128. Each variant's speed-up over the production kernel
+ * says how much of its time that ingredient costs.
+ */
+async function ablationPart(
+  ctx: BenchContext,
+  probe: GPUBuffer,
+  figures: Record<string, number>,
+  rtMs: number,
+): Promise<void> {
+  const { gpu, quick, log } = ctx;
+  const device = gpu.device;
+  const [N, K, G] = [4096, 4096, 128];
+  const base = await loadShaderSource("matmul_int4_ux");
+  const sub = (a: string, b: string) => {
+    if (!base.includes(a)) throw new Error(`ablation: "${a}" not in matmul_int4_ux.wgsl`);
+    return base.split(a).join(b);
+  };
+  const dot8 = "acc[r] += chunk_dot8(codes[rows[r] * kc + c], s[r].y, x);";
+  const variants: Record<string, string> = {
+    production: base,
+    x_in_storage: sub(
+      "@group(0) @binding(1) var<uniform> xu: array<vec4<f32>, 4096>;",
+      "@group(0) @binding(1) var<storage, read> xu: array<vec4<f32>>;",
+    ),
+    no_code_loads: sub(
+      dot8,
+      "acc[r] += chunk_dot8(vec4<u32>(c * 0x9E3779B1u + rows[r], c ^ rows[r], c + 77u * rows[r], c), s[r].y, x);",
+    ),
+    no_x_loads: sub("x[j] = xv4(xi + 4u * j);", "x[j] = vec4<f32>(f32(xi + j), 0.5, 0.25, 1.0);"),
+    no_dequant: sub(
+      dot8,
+      "let w = codes[rows[r] * kc + c]; acc[r] += dot(bitcast<vec4<f32>>(w), x[0] + x[7]);",
+    ),
+  };
+  const pool = new BufferPool(gpu);
+  try {
+    const ql = randomQuantizedLinear(N, K, 7, { groupSize: G });
+    const W = uploadInt4(pool, packInt4([ql], "ablation"), "ablation");
+    const x = pool.upload(new Float32Array(INT4_UNIFORM_X_BYTES / 4).fill(0.01), "x");
+    const y = pool.acquire(N * 4, "y");
+    const params = pool.upload(new Uint32Array([1, K, N, G, N, N, 0, 0]), "params");
+    const uniformParams = device.createBuffer({
+      size: 32,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    device.queue.writeBuffer(uniformParams, 0, new Uint32Array([1, K, N, G, N, N, 0, 0]));
+    pool.release(params);
+    const sinks = [pool.acquire(16, "y1"), pool.acquire(16, "y2"), pool.acquire(16, "bias")];
+    const ms: Record<string, number> = {};
+    for (const [name, code] of Object.entries(variants)) {
+      const module = device.createShaderModule({ label: `ablation ${name}`, code });
+      const pipeline = await device.createComputePipelineAsync({
+        layout: "auto",
+        compute: { module, entryPoint: "gemv_u4_ux", constants: { WG: 64 } },
+      });
+      const xb = name === "x_in_storage" ? x : { buffer: x, size: INT4_UNIFORM_X_BYTES };
+      const d = makeDispatch(
+        gpu,
+        pipeline,
+        [W.codes, xb, y, sinks[2], uniformParams, W.sz, sinks[0], sinks[1]],
+        Math.ceil(N / 4 / 64),
+      );
+      ms[name] = await dispatchMs(gpu, d, probe, quick ? 3 : 10, quick ? 1 : 3, rtMs);
+    }
+    uniformParams.destroy();
+    const line = Object.entries(ms).map(([name, t]) => {
+      const gbps = W.bytes / (t / 1000) / 1e9;
+      figures[`ablation_${name}_gb_per_s`] = gbps;
+      if (name !== "production") figures[`ablation_${name}_speedup`] = ms.production / t;
+      return `${name} ${fmt(gbps)} GB/s${
+        name === "production" ? "" : ` (${fmt(ms.production / t)}x)`
+      }`;
+    });
+    log(`  gemv_u4_ux 4096x4096 ablation: ${line.join(", ")}`);
+  } finally {
+    pool.destroy();
+  }
+}
+
+/** Weight bytes a decode step reads from `model` (all of them but the embedding, plus one row). */
+function stepBytes(model: GpuLlama): number {
+  const c = model.config;
+  const embed = c.vocabSize * c.hiddenSize * 2;
+  return model.residency.residentBytes - embed + c.hiddenSize * 2;
+}
+
+async function modelPart(
+  ctx: BenchContext,
+  figures: Record<string, number>,
+  notes: string[],
+  rtMs: number,
+  memGbps: number,
+): Promise<void> {
+  const { gpu, quick, log } = ctx;
+  const config = int4BenchConfig(quick);
+  const t0 = performance.now();
+  const weights: LlamaWeights = benchQuantizedWeights(config, { groupSize: 128 });
+  const genSeconds = (performance.now() - t0) / 1000;
+  const opts = { maxSeq: 128, maxBatch: 64 };
+  const models = new Map<"int4" | "f16", GpuLlama>();
+  try {
+    const t1 = performance.now();
+    models.set("int4", await GpuLlama.load(gpu, weights, opts));
+    const loadInt4 = (performance.now() - t1) / 1000;
+    const t2 = performance.now();
+    models.set("f16", await GpuLlama.load(gpu, weights, { ...opts, weightDType: "f16" }));
+    const loadF16 = (performance.now() - t2) / 1000;
+    const int4 = models.get("int4")!;
+    const f16 = models.get("f16")!;
+    figures.model_resident_bytes_int4 = int4.residency.residentBytes;
+    figures.model_resident_bytes_f16 = f16.residency.residentBytes;
+    figures.model_resident_int4_vs_f16 = int4.residency.residentBytes / f16.residency.residentBytes;
+    figures.model_load_s_int4 = loadInt4;
+    figures.model_load_s_f16 = loadF16;
+    const params = parameterCount(weights) / 1e6;
+    notes.push(
+      `model: random Llama (dim 2048, FFN 5632, ${config.numLayers} layers, 32/4 heads, ` +
+        `vocab ${config.vocabSize}, untied; ${params.toFixed(0)}M parameters` +
+        `${quick ? ", the --quick stand-in for the 483M model" : ""}), ` +
+        `int4 g128 linears, fp16 embedding/lm_head; fp16 run = the same codes dequantized; ` +
+        `weights generated in ${genSeconds.toFixed(1)} s`,
+    );
+    log(
+      `  483M model resident: int4 ${fmt(int4.residency.residentBytes / 1e6)} MB, ` +
+        `f16 ${fmt(f16.residency.residentBytes / 1e6)} MB ` +
+        `(${fmt(100 * figures.model_resident_int4_vs_f16)}%); load int4 ${fmt(loadInt4)} s, ` +
+        `f16 ${fmt(loadF16)} s`,
+    );
+    // (b) decode: K steps in one submit; rounds alternate int4 / f16.
+    const steps = quick ? 2 : 16;
+    const reps = quick ? 1 : 3;
+    const prompt = fixedPrompt(8, config.vocabSize);
+    const submit: Record<string, number[]> = { int4: [], f16: [] };
+    const encode: Record<string, number[]> = { int4: [], f16: [] };
+    for (let r = 0; r < reps; r++) {
+      for (const [name, m] of models) {
+        const t = await gpuStepTime(m, prompt, steps, 1, rtMs);
+        submit[name].push(t.submitMs);
+        encode[name].push(t.encodeMsPerToken);
+      }
+    }
+    const tps: Record<string, number> = {};
+    for (const name of ["int4", "f16"]) {
+      const s = median(submit[name]);
+      const gpuMs = (s - rtMs) / steps;
+      tps[name] = steps / (s / 1000);
+      const bytes = stepBytes(models.get(name as "int4" | "f16")!);
+      Object.assign(figures, {
+        [`decode_tokens_per_s_${name}`]: tps[name],
+        [`decode_gpu_ms_per_token_${name}`]: gpuMs,
+        [`decode_weight_gb_per_s_${name}`]: bytes / (gpuMs / 1000) / 1e9,
+      });
+    }
+    figures.decode_speedup_int4_vs_f16 = tps.int4 / tps.f16;
+    figures.decode_weight_gb_per_s_int4_vs_mem_read = figures.decode_weight_gb_per_s_int4 /
+      memGbps;
+    log(`  decode (${steps} steps per submit, median of ${reps}):`);
+    for (const name of ["int4", "f16"]) {
+      log(
+        `    ${name.padEnd(5)} ${fmt(tps[name]).padStart(7)} tokens/s  ` +
+          `GPU ${fmt(figures[`decode_gpu_ms_per_token_${name}`])} ms/token  ` +
+          `${fmt(figures[`decode_weight_gb_per_s_${name}`])} GB/s of weights`,
+      );
+    }
+    log(`    int4 vs f16: ${fmt(figures.decode_speedup_int4_vs_f16)}x`);
+
+    // (b) prefill: forward(T, last) + a 4-byte readback.
+    const T = quick ? 8 : 64;
+    const window = fixedPrompt(T, config.vocabSize);
+    const prefill: Record<string, number[]> = { int4: [], f16: [] };
+    for (let r = 0; r <= reps; r++) {
+      for (const [name, m] of models) {
+        const plan = await m.forward(T, "last");
+        m.setInput(window, 0);
+        const t = performance.now();
+        new CommandBatch(gpu).runAll(plan).submit();
+        await readBuffer(gpu, m.logitsBuffer, 0, 4);
+        if (r > 0) prefill[name].push(T / ((performance.now() - t) / 1000));
+      }
+    }
+    figures.prefill_tokens_per_s_int4 = median(prefill.int4);
+    figures.prefill_tokens_per_s_f16 = median(prefill.f16);
+    figures.prefill_speedup_int4_vs_f16 = figures.prefill_tokens_per_s_int4 /
+      figures.prefill_tokens_per_s_f16;
+    log(
+      `  prefill ${T} tokens: int4 ${fmt(figures.prefill_tokens_per_s_int4)} tokens/s, ` +
+        `f16 ${fmt(figures.prefill_tokens_per_s_f16)} tokens/s ` +
+        `(${fmt(figures.prefill_speedup_int4_vs_f16)}x)`,
+    );
+
+    // (c) per-token split of int4 decode through the Generator.
+    const perReadback = quick ? 2 : 16;
+    const gen = await generationRate(int4, prompt, perReadback, perReadback);
+    const gpuMs = figures.decode_gpu_ms_per_token_int4;
+    const encodeMs = median(encode.int4);
+    const readbackMs = rtMs / perReadback;
+    figures.split_total_ms_per_token = gen.msPerToken;
+    figures.split_gpu_ms_per_token = gpuMs;
+    figures.split_encode_ms_per_token = encodeMs;
+    figures.split_readback_wait_ms_per_token = readbackMs;
+    figures.split_host_other_ms_per_token = gen.msPerToken - gpuMs - encodeMs - readbackMs;
+    figures.split_gpu_share = gpuMs / gen.msPerToken;
+    figures.split_tokens_per_readback = perReadback;
+    log(`  int4 per-token split (Generator, ${perReadback} tokens per readback):`);
+    log(`    total             ${fmt(gen.msPerToken)} ms`);
+    log(`    GPU work          ${fmt(gpuMs)} ms (${fmt(100 * figures.split_gpu_share)}%)`);
+    log(`    recording         ${fmt(encodeMs)} ms`);
+    log(
+      `    readback wait     ${fmt(readbackMs)} ms (round trip ${fmt(rtMs)} ms / ${perReadback})`,
+    );
+    log(`    other host work   ${fmt(figures.split_host_other_ms_per_token)} ms (residual)`);
+    gpu.check();
+  } finally {
+    for (const m of models.values()) m.destroy();
+  }
+}
+
+/** The int4 benchmark. */
+export const int4Bench: Benchmark = {
+  name: "int4",
+  description:
+    "int4 GEMV GB/s vs f16/f32 and memory read; 483M int4 vs fp16 decode/prefill; per-token split",
+  async run(ctx: BenchContext): Promise<BenchResult> {
+    const figures: Record<string, number> = {};
+    const notes: string[] = [];
+    const rtMs = await readbackRoundTripMs(ctx.gpu, ctx.quick ? 5 : 15);
+    figures.readback_round_trip_ms = rtMs;
+    const { memGbps } = await gemvPart(ctx, figures, notes, rtMs);
+    await modelPart(ctx, figures, notes, rtMs, memGbps);
+    return { figures, notes };
+  },
+};
