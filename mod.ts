@@ -91,7 +91,12 @@ export {
   type GenerateResult,
   Generator,
 } from "./src/engine/generator.ts";
-export { type SamplingOptions } from "./src/engine/sampling_options.ts";
+export {
+  type ResolvedSampling,
+  resolveSampling,
+  type SamplingOptions,
+} from "./src/engine/sampling_options.ts";
+export type { WeightDType } from "./src/gpu/shader_source.ts";
 export {
   evaluatePerplexity,
   type PerplexityOptions,
