@@ -10,7 +10,9 @@
  * @module
  */
 
+import process from "node:process";
 import { CpuInferenceModel } from "../src/cpu/cpu_inference_model.ts";
+import { placedBytes } from "../src/cpu/cpu_llama.ts";
 import type { ActivationMode } from "../src/cpu/cpu_kernels.ts";
 import type { InferenceModel } from "../src/engine/inference_model.ts";
 import { withWeightDType } from "../src/engine/open_inference_model.ts";
@@ -43,12 +45,23 @@ const VARIANTS: Variant[] = [
   { key: "f32", dtype: "f32", activations: "f32" },
 ];
 
-/** Prefill and decode tokens/s of `model`: one greedy sequence after a warm-up. */
+/** CPU seconds of this process (all threads, Workers included). */
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/**
+ * Prefill and decode tokens/s of `model` (one greedy sequence after a
+ * warm-up), and decode tokens per CPU-second of the process: on a shared
+ * machine wall time counts other programs' load, CPU time does not (idle
+ * Workers spin 0.5 ms after each job, which CPU time does count).
+ */
 export async function cpuRates(
   model: InferenceModel,
   prompt: readonly number[],
   decodeTokens: number,
-): Promise<{ prefill: number; decode: number }> {
+): Promise<{ prefill: number; decode: number; decodePerCpuSecond: number }> {
   const seq = model.openSequence();
   const greedy = resolveSampling();
   try {
@@ -57,11 +70,14 @@ export async function cpuRates(
     const t0 = performance.now();
     await seq.prefill(prompt, greedy, []);
     const t1 = performance.now();
+    const c1 = cpuSeconds();
     await seq.decode(decodeTokens);
     const t2 = performance.now();
+    const c2 = cpuSeconds();
     return {
       prefill: prompt.length / ((t1 - t0) / 1000),
       decode: decodeTokens / ((t2 - t1) / 1000),
+      decodePerCpuSecond: decodeTokens / (c2 - c1),
     };
   } finally {
     seq.destroy();
@@ -92,7 +108,9 @@ export const cpuDecodeBench: Benchmark = {
         quick ? 32 : 128
       } linears, fp16 embed/lm_head; fp16/f32 variants are the same model dequantized`,
       `greedy; prefill = ${promptLen}-token prompt (one sample), decode = ${decodeTokens} ` +
-      `tokens after it; one run each after a warm-up`,
+      `tokens after it; one run each after a warm-up; load average at start ${
+        Deno.loadavg()[0].toFixed(1)
+      } on ${navigator.hardwareConcurrency} CPUs`,
     ];
     const dequantized = new Map<string, LlamaWeights>();
     for (const v of variants) {
@@ -113,9 +131,15 @@ export const cpuDecodeBench: Benchmark = {
           const r = await cpuRates(model, prompt, decodeTokens);
           figures[`decode_tps_${v.key}_t${t}`] = r.decode;
           figures[`prefill_tps_${v.key}_t${t}`] = r.prefill;
+          figures[`decode_per_cpu_s_${v.key}_t${t}`] = r.decodePerCpuSecond;
+          // Weight bytes read per token: every linear and lm_head, not the embedding table.
+          const perToken = model.weightBytes - placedBytes(w.embed);
+          figures[`decode_weight_gb_per_s_${v.key}_t${t}`] = perToken * r.decode / 1e9;
           figures[`weight_mb_${v.key}`] = model.weightBytes / 2 ** 20;
           log(
-            `  ${v.key.padEnd(10)} ${t} thread(s): decode ${fmt(r.decode)} tok/s, prefill ` +
+            `  ${v.key.padEnd(10)} ${t} thread(s): decode ${fmt(r.decode)} tok/s ` +
+              `(${fmt(r.decodePerCpuSecond)} per CPU-s, weights read at ` +
+              `${fmt(figures[`decode_weight_gb_per_s_${v.key}_t${t}`])} GB/s), prefill ` +
               `${fmt(r.prefill)} tok/s, weights ${fmt(model.weightBytes / 2 ** 20)} MiB ` +
               `(${model.description}; placed in ${loadS.toFixed(1)} s)`,
           );

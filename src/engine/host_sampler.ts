@@ -51,6 +51,11 @@ export function sampleLogits(
 ): number {
   const V = logits.length;
   const end = context.length;
+  if (!(s.temperature > 0) && s.repetitionPenalty === 1) {
+    let best = 0; // greedy without a penalty: argmax of the logits as they are
+    for (let i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
+    return best;
+  }
   const work = Float64Array.from(logits);
   if (s.repetitionPenalty !== 1) {
     const start = s.repetitionWindow > 0 && end > s.repetitionWindow ? end - s.repetitionWindow : 0;
