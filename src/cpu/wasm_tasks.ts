@@ -2,7 +2,9 @@
  * The parallel part of the WebAssembly kernels: the control block in shared
  * memory through which the main thread hands a job to the Workers, and the
  * code every thread (main included) runs for one chunk of a job. Threads
- * take chunks with `Atomics.add` on a counter, so fast threads take more.
+ * claim chunks with a compare-exchange on a counter tagged with the job id
+ * (so fast threads take more, and a late thread never takes a chunk of the
+ * next job); the thread finishing the last chunk wakes the main thread.
  *
  * Control block (i32 slots at byte 0 of the memory): see the `CTRL_*`
  * constants; job parameters follow at {@link CTRL_PARAMS}.
@@ -14,9 +16,9 @@ import { denseKernelName, INT4_BLOCKS, int4KernelName } from "./wasm/kernels_wat
 
 /** Bytes reserved for the control block at the start of the memory. */
 export const CTRL_BYTES = 1024;
-/** Job generation: bumped (and notified) to post a job. */
+/** Job id: set (and notified, for jobs of more than one chunk) to post a job. */
 export const CTRL_GEN = 0;
-/** Next chunk to take. */
+/** `(job id & 0x7fff) << 16 | next chunk to take`. */
 export const CTRL_NEXT = 1;
 /** Chunks of the current job done. */
 export const CTRL_DONE = 2;
