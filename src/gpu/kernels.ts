@@ -107,7 +107,15 @@ export interface Int4Kernel {
   workgroups: (T: number, N: number) => number | [number, number];
 }
 
-/** Whether x (T rows of K floats) can be read through the 64 KiB uniform binding. */
+/**
+ * Whether x (T rows of K floats) can be read through the 64 KiB uniform binding.
+ *
+ * @example
+ * ```ts ignore
+ * uniformInputFits(1, 11008, xb); // true for a >= 64 KiB buffer with UNIFORM usage
+ * uniformInputFits(4, 11008, xb); // false: 176 KB of x
+ * ```
+ */
 export function uniformInputFits(T: number, K: number, x: GPUBuffer): boolean {
   return T * K * 4 <= INT4_UNIFORM_X_BYTES && (K % 4 === 0 || T === 1) &&
     x.size >= INT4_UNIFORM_X_BYTES && (x.usage & GPUBufferUsage.UNIFORM) !== 0;
