@@ -64,24 +64,41 @@ const QUICK_SHAPES = new Set(["7b_qkvo", "tiny_qo"]);
 /**
  * The model of part (b): the 483M model, or with --quick (a smoke run, said
  * in the notes) its layer shapes with 2 layers and a 4096-token vocabulary.
+ *
+ * @example
+ * ```ts
+ * import { int4BenchConfig } from "./int4_bench.ts";
+ * int4BenchConfig(false).numLayers; // 8
+ * ```
  */
 export function int4BenchConfig(quick: boolean): LlamaConfig {
   return quick ? { ...BENCH_483M_CONFIG, numLayers: 2, vocabSize: 4096 } : BENCH_483M_CONFIG;
 }
 
-/** Median ms per dispatch of `d`: `reps` copies per submit, `rounds` submits. */
+/**
+ * Bytes of weight copies a GEMV measurement cycles through: 3x this
+ * machine's 32 MiB L3, so every dispatch streams its weights from memory
+ * (one 8 MB int4 4096x4096 weight read again and again would stay in cache).
+ */
+export const STREAM_BYTES = 96 << 20;
+
+/**
+ * Median ms per dispatch: `reps` dispatches per submit cycling through `ds`
+ * (copies of one GEMV on different weight buffers), `rounds` submits.
+ */
 async function dispatchMs(
   gpu: GpuContext,
-  d: Dispatch,
+  d: Dispatch | readonly Dispatch[],
   probe: GPUBuffer,
   reps: number,
   rounds: number,
   rtMs: number,
 ): Promise<number> {
+  const ds = Array.isArray(d) ? d : [d as Dispatch];
   const times: number[] = [];
   for (let r = 0; r <= rounds; r++) {
     const batch = new CommandBatch(gpu);
-    for (let i = 0; i < reps; i++) batch.run(d);
+    for (let i = 0; i < reps; i++) batch.run(ds[i % ds.length]);
     const t0 = performance.now();
     batch.submit();
     await readBuffer(gpu, probe, 0, 4);
@@ -123,9 +140,9 @@ async function gemvPart(
   const rounds = quick ? 1 : 3;
   try {
     const probe = pool.acquire(16, "probe");
-    // (a0) the memory-read baseline: 64 MB as 4096 rows of 16 KB (16 MB with --quick).
+    // (a0) the memory-read baseline: 64 MB (twice the L3) as 4096 rows of 16 KB.
     const rows = 4096;
-    const words4 = quick ? 256 : 1024;
+    const words4 = 1024;
     const src = pool.upload(new Uint32Array(rows * words4 * 4).fill(1), "read baseline");
     const sums = pool.acquire(rows * 4, "sums");
     const readMs = await dispatchMs(
@@ -157,13 +174,18 @@ async function gemvPart(
     let seed = 1;
     for (const [N, K, label] of GEMV_SHAPES) {
       if (quick && !QUICK_SHAPES.has(label)) continue;
-      const reps = Math.max(2, Math.round((quick ? 5e7 : 6e8) / (N * K * 4)));
-      const ql = randomQuantizedLinear(N, K, seed++, { groupSize: 128 });
-      const W4 = uploadInt4(pool, packInt4([ql], label), label);
+      const copies = (bytes: number) => Math.max(1, Math.ceil(STREAM_BYTES / bytes));
+      const packed = packInt4([randomQuantizedLinear(N, K, seed++, { groupSize: 128 })], label);
+      const W4s = Array.from(
+        { length: copies(packed.codes.byteLength) },
+        () => uploadInt4(pool, packed, label),
+      );
+      const W4 = W4s[0];
+      const reps = Math.max(W4s.length, Math.round((quick ? 5e7 : 6e8) / (N * K * 4)));
       const entry = INT4_KERNELS.find((k) => k.when(1, K, gpu, x))!.entry;
       const ms4 = await dispatchMs(
         gpu,
-        await kernels.matmulInt4(W4, x, y, 1),
+        await Promise.all(W4s.map((w) => kernels.matmulInt4(w, x, y, 1))),
         probe,
         reps,
         rounds,
@@ -178,25 +200,24 @@ async function gemvPart(
           continue;
         }
         const data = new Float32Array(N * K).fill(0.001);
-        const W: GpuWeight = uploadWeight(
-          gpu,
-          pool,
-          { data, shape: [N, K], dtype: "F32" },
-          dtype,
-          label,
+        const Ws: GpuWeight[] = Array.from(
+          { length: copies(bytes) },
+          () => uploadWeight(gpu, pool, { data, shape: [N, K], dtype: "F32" }, dtype, label),
         );
         dense[dtype] = await dispatchMs(
           gpu,
-          await kernels.matmul(W, x, y, 1),
+          await Promise.all(Ws.map((w) => kernels.matmul(w, x, y, 1))),
           probe,
-          reps,
+          Math.max(reps, Ws.length),
           rounds,
           rtMs,
         );
-        pool.release(W.buffer);
+        for (const w of Ws) pool.release(w.buffer);
       }
-      pool.release(W4.codes);
-      pool.release(W4.sz);
+      for (const w of W4s) {
+        pool.release(w.codes);
+        pool.release(w.sz);
+      }
       Object.assign(figures, {
         [`gemv_${label}_int4_gb_per_s`]: gbps4,
         [`gemv_${label}_int4_ms`]: ms4,
@@ -222,7 +243,9 @@ async function gemvPart(
     if (gpu.isSoftware) await ablationPart(ctx, probe, figures, rtMs);
     notes.push(
       "GEMV: one token, random g128 int4 codes; int4 GB/s counts the resident int4 bytes " +
-        "(codes + f16 scale/zero); f32 shapes over the storage binding limit are skipped (NaN)",
+        "(codes + f16 scale/zero); each measurement cycles through copies of the weight " +
+        `totalling >= ${STREAM_BYTES >> 20} MB so weights stream from memory, not L3; ` +
+        "f32 shapes over the storage binding limit are skipped (NaN)",
     );
     return { memGbps };
   } finally {
@@ -317,7 +340,7 @@ async function ablationPart(
     if (!base.includes(a)) throw new Error(`ablation: "${a}" not in matmul_int4_ux.wgsl`);
     return base.split(a).join(b);
   };
-  const dot8 = "acc[r] += chunk_dot8(codes[rows[r] * kc + c], s[r].y, x);";
+  const dot8 = "acc[r] += chunk_dot8(codes[rows[r] * kc + c], x);";
   const variants: Record<string, string> = {
     production: base,
     x_in_storage: sub(
@@ -326,9 +349,9 @@ async function ablationPart(
     ),
     no_code_loads: sub(
       dot8,
-      "acc[r] += chunk_dot8(vec4<u32>(c * 0x9E3779B1u + rows[r], c ^ rows[r], c + 77u * rows[r], c), s[r].y, x);",
+      "acc[r] += chunk_dot8(vec4<u32>(c * 0x9E3779B1u + rows[r], c ^ rows[r], c + 77u * rows[r], c), x);",
     ),
-    no_x_loads: sub("x[j] = xv4(xi + 4u * j);", "x[j] = vec4<f32>(f32(xi + j), 0.5, 0.25, 1.0);"),
+    no_x_loads: sub("let v = xv4(xi + 4u * j);", "let v = vec4<f32>(f32(xi + j), 0.5, 0.25, 1.0);"),
     no_dequant: sub(
       dot8,
       "let w = codes[rows[r] * kc + c]; acc[r] += dot(bitcast<vec4<f32>>(w), x[0] + x[7]);",
@@ -490,27 +513,40 @@ async function modelPart(
         `(${fmt(figures.prefill_speedup_int4_vs_f16)}x)`,
     );
 
-    // (c) per-token split of int4 decode through the Generator.
+    // (c) per-token split of int4 decode through the Generator: each round
+    // times the Generator (total per token) and, right after, the same
+    // number of steps in one submit (GPU work), so both see the same load.
     const perReadback = quick ? 2 : 16;
-    const gen = await generationRate(int4, prompt, perReadback, perReadback);
-    const gpuMs = figures.decode_gpu_ms_per_token_int4;
-    const encodeMs = median(encode.int4);
+    const totals: number[] = [];
+    const gpus: number[] = [];
+    const encodes: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      totals.push((await generationRate(int4, prompt, perReadback, perReadback)).msPerToken);
+      const t = await gpuStepTime(int4, prompt, perReadback, 1, rtMs);
+      gpus.push(t.gpuMsPerToken);
+      encodes.push(t.encodeMsPerToken);
+    }
+    const total = median(totals);
+    const gpuMs = median(gpus);
+    const encodeMs = median(encodes);
     const readbackMs = rtMs / perReadback;
-    figures.split_total_ms_per_token = gen.msPerToken;
+    figures.split_total_ms_per_token = total;
     figures.split_gpu_ms_per_token = gpuMs;
     figures.split_encode_ms_per_token = encodeMs;
     figures.split_readback_wait_ms_per_token = readbackMs;
-    figures.split_host_other_ms_per_token = gen.msPerToken - gpuMs - encodeMs - readbackMs;
-    figures.split_gpu_share = gpuMs / gen.msPerToken;
+    figures.split_host_other_ms_per_token = total - gpuMs - encodeMs - readbackMs;
+    figures.split_gpu_share = gpuMs / total;
     figures.split_tokens_per_readback = perReadback;
-    log(`  int4 per-token split (Generator, ${perReadback} tokens per readback):`);
-    log(`    total             ${fmt(gen.msPerToken)} ms`);
+    log(
+      `  int4 per-token split (Generator, ${perReadback} tokens per readback, median of ${reps}):`,
+    );
+    log(`    total             ${fmt(total)} ms`);
     log(`    GPU work          ${fmt(gpuMs)} ms (${fmt(100 * figures.split_gpu_share)}%)`);
     log(`    recording         ${fmt(encodeMs)} ms`);
     log(
       `    readback wait     ${fmt(readbackMs)} ms (round trip ${fmt(rtMs)} ms / ${perReadback})`,
     );
-    log(`    other host work   ${fmt(figures.split_host_other_ms_per_token)} ms (residual)`);
+    log(`    other host work   ${fmt(figures.split_host_other_ms_per_token)} ms (residual; noise)`);
     gpu.check();
   } finally {
     for (const m of models.values()) m.destroy();

@@ -3,7 +3,8 @@
 // read of an index that is the same in every lane is one broadcast load, and
 // all invocations read the same x[k]. Each invocation computes 4 rows, so each
 // x load serves 4 rows' weights (the x reads, not the dequantization, limit
-// this kernel on lavapipe; 4 rows measured about 1.6x one row). One vec4<u32>
+// this kernel on lavapipe with the dequantization; 4 rows measured about 1.6x
+// one row). One vec4<u32>
 // (32 codes) load per row and step. Needs T * K <= 16384 floats (the 64 KiB
 // uniform binding) and K % 4 == 0 when T > 1; the binding is 64 KiB exactly.
 //   gemv_u4_ux:        rows 4i .. 4i + 3 of y[t, :] (split outputs, bias, accumulate:
@@ -24,13 +25,26 @@ fn xv(i: u32) -> f32 {
   return xu[i >> 2u][i & 3u];
 }
 
-/// sum over a full chunk of (code - z) * x for x given as 8 vec4s.
-fn chunk_dot8(w: vec4<u32>, z: f32, x: array<vec4<f32>, 8>) -> f32 {
-  let zv = vec4<f32>(z);
-  var a = (lo4(w.x) - zv) * x[0] + (hi4(w.x) - zv) * x[1];
-  a += (lo4(w.y) - zv) * x[2] + (hi4(w.y) - zv) * x[3];
-  a += (lo4(w.z) - zv) * x[4] + (hi4(w.z) - zv) * x[5];
-  a += (lo4(w.w) - zv) * x[6] + (hi4(w.w) - zv) * x[7];
+// Cheap dequantization: the codes of columns 8j + i (i < 4) are taken in place
+// as (w & 0xF << 4i) = code * 16^i, and those of 8j + 4 + i from w >> 16 the
+// same way; the input is pre-scaled by 16^-i once per chunk for all 4 rows
+// (exact: powers of two), so one AND and one int-to-float conversion replace
+// shift, mask, conversion and the zero-point subtraction; the zero point
+// enters once per group as z * sum(x). About 1.2x faster on lavapipe than
+// dequantizing each code (measured interleaved, 4096x4096).
+const MASK4 = vec4<u32>(0xFu, 0xF0u, 0xF00u, 0xF000u);
+const UNSHIFT4 = vec4<f32>(1.0, 0.0625, 0.00390625, 0.000244140625);
+
+fn in_place4(w: u32) -> vec4<f32> {
+  return vec4<f32>(vec4<i32>(vec4<u32>(w) & MASK4));
+}
+
+/// sum over a full chunk of code * x, x given pre-scaled as 8 vec4s.
+fn chunk_dot8(w: vec4<u32>, x: array<vec4<f32>, 8>) -> f32 {
+  var a = in_place4(w.x) * x[0] + in_place4(w.x >> 16u) * x[1];
+  a += in_place4(w.y) * x[2] + in_place4(w.y >> 16u) * x[3];
+  a += in_place4(w.z) * x[4] + in_place4(w.z >> 16u) * x[5];
+  a += in_place4(w.w) * x[6] + in_place4(w.w >> 16u) * x[7];
   return a.x + a.y + a.z + a.w;
 }
 
@@ -52,18 +66,22 @@ fn rows_dot(rows: vec4<u32>, t: u32) -> vec4<f32> {
     }
     let end = min(c + per_group, full);
     var acc = vec4<f32>(0.0);
+    var xsum = vec4<f32>(0.0);
     for (; c < end; c++) {
       let xi = xr + 32u * c;
       var x = array<vec4<f32>, 8>();
       for (var j = 0u; j < 8u; j++) {
-        x[j] = xv4(xi + 4u * j);
+        let v = xv4(xi + 4u * j);
+        xsum += v;
+        x[j] = v * UNSHIFT4;
       }
       for (var r = 0u; r < 4u; r++) {
-        acc[r] += chunk_dot8(codes[rows[r] * kc + c], s[r].y, x);
+        acc[r] += chunk_dot8(codes[rows[r] * kc + c], x);
       }
     }
+    let xs = xsum.x + xsum.y + xsum.z + xsum.w;
     for (var r = 0u; r < 4u; r++) {
-      total[r] += s[r].x * acc[r];
+      total[r] += s[r].x * (acc[r] - s[r].y * xs);
     }
   }
   if (full < kc) {

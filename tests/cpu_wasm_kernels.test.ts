@@ -59,6 +59,12 @@ const CASES: MatmulCase[] = [
     T: 5,
     x: (n) => Float32Array.from({ length: n }, (_, i) => (Math.floor(i / 256) % 2 ? -3 : 3)),
   },
+  {
+    // groups of 48 have no int4 block: kept as exact f32 weights
+    name: "int4 g48 (stored f32) T2",
+    tensor: (r) => randomInt4Tensor(r, 10, 96, 48),
+    T: 2,
+  },
   { name: "f16 67x100 T3", tensor: (r) => randomDenseTensor(r, 67, 100, "F16"), T: 3 },
   { name: "f16 130x64 T1", tensor: (r) => randomDenseTensor(r, 130, 64, "F16"), T: 1 },
   { name: "f32 130x37 T5", tensor: (r) => randomDenseTensor(r, 130, 37, "F32"), T: 5 },

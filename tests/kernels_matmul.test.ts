@@ -18,9 +18,18 @@ import {
 } from "./support/seeded.ts";
 
 type Entry = MatmulKernel["entry"];
-const ENTRIES: Entry[] = ["gemv", "gemm", "gemm_reg", "gemv4", "gemm4"];
+const ENTRIES: Entry[] = ["gemv", "gemm", "gemm_reg", "gemv4", "gemm4", "gemv4_ux"];
 /** Entries that load x and W four at a time and need K % 4 == 0. */
-const VEC4: ReadonlySet<Entry> = new Set(["gemv4", "gemm4"]);
+const VEC4: ReadonlySet<Entry> = new Set(["gemv4", "gemm4", "gemv4_ux"]);
+/** gemv4_ux reads x through a 64 KiB uniform binding: T * K <= 16384. */
+const fitsUx = (entry: Entry, T: number, K: number) => entry !== "gemv4_ux" || T * K <= 16384;
+
+/** x padded to the 64 KiB the uniform-input entry binds. */
+function xBuffer(h: KernelHarness, x: Float32Array): GPUBuffer {
+  const padded = new Float32Array(Math.max(x.length, 16384));
+  padded.set(x);
+  return h.f32(padded);
+}
 const TOL = { abs: 1e-5, rel: 1e-4 };
 
 /** [T, K, N]: K not a multiple of 4, N = 1 and N past a 64-wide tile, T = 1, 3, 5, 67. */
@@ -75,7 +84,7 @@ async function runCase(h: KernelHarness, entry: Entry, c: Case, seed: number): P
   const yInit = new Float32Array(c.T * c.N + 5).fill(sentinel);
   yInit.set(y0);
   const y = h.f32(yInit);
-  const d = await h.kernels.matmul(W, h.f32(x), y, c.T, {
+  const d = await h.kernels.matmul(W, xBuffer(h, x), y, c.T, {
     entry,
     bias: bias && h.f32(bias),
     accumulate: c.accumulate,
@@ -99,7 +108,7 @@ for (const entry of ENTRIES) {
       withKernels(async (h) => {
         let seed = 1;
         for (const [T, K, N] of VEC4.has(entry) ? SHAPES4 : SHAPES) {
-          await runCase(h, entry, { T, K, N, dtype }, seed++);
+          if (fitsUx(entry, T, K)) await runCase(h, entry, { T, K, N, dtype }, seed++);
         }
       }));
   }

@@ -113,7 +113,8 @@ export class TsKernels implements CpuKernels {
         bytes: ql.q.length / 2 + ql.scales.length * 4 + ql.zeros.length,
         label,
         values: dequantizeLinear(ql),
-        block: int4BlockSize(cols, ql.settings.groupSize) ?? 32,
+        // 0: a group size the WebAssembly kernels keep as f32 (exact activations)
+        block: int4BlockSize(cols, ql.settings.groupSize) ?? 0,
       } as TsLinear;
     }
     const kind = t.dtype === "F32" ? "f32" : "f16";
@@ -149,7 +150,9 @@ export class TsKernels implements CpuKernels {
     const out = this.f32(y, T * rows);
     for (let t = 0; t < T; t++) {
       let xr = this.f32(x + t * cols * 4, cols);
-      if (lw.kind === "int4" && this.activations === "int8") xr = roundTripInt8(xr, lw.block);
+      if (lw.kind === "int4" && this.activations === "int8" && lw.block > 0) {
+        xr = roundTripInt8(xr, lw.block);
+      }
       for (let r = 0; r < rows; r++) {
         let acc = 0;
         const base = r * cols;

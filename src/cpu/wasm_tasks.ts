@@ -2,7 +2,9 @@
  * The parallel part of the WebAssembly kernels: the control block in shared
  * memory through which the main thread hands a job to the Workers, and the
  * code every thread (main included) runs for one chunk of a job. Threads
- * take chunks with `Atomics.add` on a counter, so fast threads take more.
+ * claim chunks with a compare-exchange on a counter tagged with the job id
+ * (so fast threads take more, and a late thread never takes a chunk of the
+ * next job); the thread finishing the last chunk wakes the main thread.
  *
  * Control block (i32 slots at byte 0 of the memory): see the `CTRL_*`
  * constants; job parameters follow at {@link CTRL_PARAMS}.
@@ -14,9 +16,9 @@ import { denseKernelName, INT4_BLOCKS, int4KernelName } from "./wasm/kernels_wat
 
 /** Bytes reserved for the control block at the start of the memory. */
 export const CTRL_BYTES = 1024;
-/** Job generation: bumped (and notified) to post a job. */
+/** Job id: set (and notified, for jobs of more than one chunk) to post a job. */
 export const CTRL_GEN = 0;
-/** Next chunk to take. */
+/** `(job id & 0x7fff) << 16 | next chunk to take`. */
 export const CTRL_NEXT = 1;
 /** Chunks of the current job done. */
 export const CTRL_DONE = 2;
@@ -93,6 +95,7 @@ interface Tile {
   r1t1: Fn;
   r1t4: Fn;
   r2t4: Fn;
+  r4t2: Fn;
 }
 
 /**
@@ -121,6 +124,7 @@ export class ChunkRunner {
       r1t1: exports[name(1, 1)] as Fn,
       r1t4: exports[name(1, 4)] as Fn,
       r2t4: exports[name(2, 4)] as Fn,
+      r4t2: exports[name(4, 2)] as Fn,
     });
     for (const B of INT4_BLOCKS) {
       this.#tiles[KIND_Q4I8 * 256 + B] = [tile((r, t) => int4KernelName("int8", B, r, t))];
@@ -172,11 +176,12 @@ export class ChunkRunner {
     const blocksOrN = p[M.blocksOrN];
     // xd/xs are [T/4][blocks][4]: the base of input row t.
     const dBase = (t: number) => ((t >> 2) * blocksOrN * 4 + (t & 3)) * 4;
+    // Input rows 4 at a time, then 2, then 1 (tile bases stay in one group of 4).
     for (let t0 = 0; t0 < T;) {
-      const n = T - t0 >= 4 ? 4 : 1;
+      const n = T - t0 >= 4 ? 4 : T - t0 >= 2 ? 2 : 1;
       const x = p[M.x] + t0 * xStride;
       const y = p[M.y] + t0 * yStride;
-      const run = (f: Fn, a: number, b: number) => {
+      const run = (f: Fn, a: number, b: number, dt = 0) => {
         if (a >= b) return;
         if (kind === KIND_Q4I8 || kind === KIND_Q4F32) {
           f(
@@ -185,11 +190,11 @@ export class ChunkRunner {
             p[M.m],
             p[M.rowBytes],
             blocksOrN,
-            x,
+            x + dt * xStride,
             xStride,
-            p[M.xd] + dBase(t0),
-            p[M.xs] + dBase(t0),
-            y,
+            p[M.xd] + dBase(t0 + dt),
+            p[M.xs] + dBase(t0 + dt),
+            y + dt * yStride,
             yStride,
             bias,
             acc,
@@ -197,13 +202,29 @@ export class ChunkRunner {
             b,
           );
         } else {
-          f(p[M.w], p[M.rowBytes], blocksOrN, x, xStride, y, yStride, bias, acc, a, b);
+          f(
+            p[M.w],
+            p[M.rowBytes],
+            blocksOrN,
+            x + dt * xStride,
+            xStride,
+            y + dt * yStride,
+            yStride,
+            bias,
+            acc,
+            a,
+            b,
+          );
         }
       };
       if (n === 4) {
         const r2 = r0 + ((r1 - r0) & ~1);
         run(tile.r2t4, r0, r2);
         run(tile.r1t4, r2, r1);
+      } else if (n === 2) {
+        run(tile.r4t2, r0, r4);
+        run(tile.r1t1, r4, r1);
+        run(tile.r1t1, r4, r1, 1);
       } else {
         run(tile.r4t1, r0, r4);
         run(tile.r1t1, r4, r1);

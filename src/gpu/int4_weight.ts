@@ -38,7 +38,15 @@ import { f32ToF16 } from "../formats/half.ts";
 import type { QuantizedLinear } from "../quant/types.ts";
 import type { BufferPool } from "./buffer_pool.ts";
 
-/** Columns per 16-byte chunk of codes. */
+/**
+ * Columns per 16-byte chunk of codes.
+ *
+ * @example
+ * ```ts
+ * import { INT4_CHUNK } from "./int4_weight.ts";
+ * Math.ceil(4096 / INT4_CHUNK) * 16; // 2048 bytes of codes per row of 4096
+ * ```
+ */
 export const INT4_CHUNK = 32;
 
 /** The host side of a repacked int4 weight (see the module doc). */
@@ -180,6 +188,12 @@ export function packInt4(parts: readonly QuantizedLinear[], label: string): Pack
 /**
  * Uploads a {@link PackedInt4}. The codes buffer must fit one storage
  * binding; the pool raises a GpuError naming `label` otherwise.
+ *
+ * @example
+ * ```ts ignore
+ * const w = uploadInt4(pool, packInt4([ql], "model.layers.0.mlp.down_proj"), "down");
+ * console.log(w.bytes / w.f16Bytes); // about 0.27 for g128
+ * ```
  */
 export function uploadInt4(pool: BufferPool, packed: PackedInt4, label: string): GpuInt4Weight {
   const codes = pool.upload(packed.codes, `${label} (int4 codes)`);

@@ -38,24 +38,34 @@ export interface AttentionShape {
 
 /** One row of the matmul kernel table. */
 export interface MatmulKernel {
-  /** Entry point; its file is shaders/matmul.wgsl or, for the vec4 forms, matmul_vec4.wgsl. */
-  entry: "gemv" | "gemm" | "gemm_reg" | "gemv4" | "gemm4";
-  /** Whether this row applies to T tokens of K features on this adapter. */
-  when: (T: number, K: number, gpu: GpuContext) => boolean;
+  /**
+   * Entry point; its file is shaders/matmul.wgsl, matmul_vec4.wgsl for the
+   * vec4 forms, or matmul_ux.wgsl for gemv4_ux.
+   */
+  entry: "gemv4_ux" | "gemv" | "gemm" | "gemm_reg" | "gemv4" | "gemm4";
+  /** Whether this row applies to T tokens of K features (read from `x`) on this adapter. */
+  when: (T: number, K: number, gpu: GpuContext, x?: GPUBuffer) => boolean;
   /** Workgroup counts for T tokens and N output features. */
   workgroups: (T: number, N: number) => number | [number, number];
 }
 
-const VEC4_ENTRIES = new Set(["gemv4", "gemm4"]);
+const VEC4_ENTRIES = new Set(["gemv4", "gemm4", "gemv4_ux"]);
 const gemvGroups = (_T: number, N: number) => Math.ceil(N / 64);
 const regGroups = (T: number, N: number) => Math.ceil((Math.ceil(N / 4) * Math.ceil(T / 4)) / 64);
 
 /**
  * The matmul kernel table: the first row whose `when` holds is used. Rows of
  * K % 4 == 0 get the vec4-load kernels; CPU-backed (software) adapters get
- * barrier-free kernels, GPUs the shared-memory tile for prompts.
+ * barrier-free kernels (and, for decode, the input through a uniform binding
+ * with 4 rows per invocation), GPUs the shared-memory tile for prompts.
  */
 export const MATMUL_KERNELS: readonly MatmulKernel[] = [
+  {
+    entry: "gemv4_ux",
+    when: (T, K, gpu, x) =>
+      T <= 4 && K % 4 === 0 && gpu.isSoftware && x !== undefined && uniformInputFits(T, K, x),
+    workgroups: (_T, N) => Math.ceil(N / 4 / 64),
+  },
   { entry: "gemv4", when: (T, K) => T <= 4 && K % 4 === 0, workgroups: gemvGroups },
   { entry: "gemv", when: (T) => T <= 4, workgroups: gemvGroups },
   { entry: "gemm4", when: (_T, K, gpu) => gpu.isSoftware && K % 4 === 0, workgroups: regGroups },
@@ -97,7 +107,15 @@ export interface Int4Kernel {
   workgroups: (T: number, N: number) => number | [number, number];
 }
 
-/** Whether x (T rows of K floats) can be read through the 64 KiB uniform binding. */
+/**
+ * Whether x (T rows of K floats) can be read through the 64 KiB uniform binding.
+ *
+ * @example
+ * ```ts ignore
+ * uniformInputFits(1, 11008, xb); // true for a >= 64 KiB buffer with UNIFORM usage
+ * uniformInputFits(4, 11008, xb); // false: 176 KB of x
+ * ```
+ */
 export function uniformInputFits(T: number, K: number, x: GPUBuffer): boolean {
   return T * K * 4 <= INT4_UNIFORM_X_BYTES && (K % 4 === 0 || T === 1) &&
     x.size >= INT4_UNIFORM_X_BYTES && (x.usage & GPUBufferUsage.UNIFORM) !== 0;
@@ -381,13 +399,20 @@ export class WebGpuKernels {
   ): Promise<Dispatch> {
     const kernel = options.entry
       ? MATMUL_KERNELS.find((k) => k.entry === options.entry)!
-      : MATMUL_KERNELS.find((k) => k.when(T, W.cols, this.#gpu))!;
+      : MATMUL_KERNELS.find((k) => k.when(T, W.cols, this.#gpu, x))!;
     const vec4 = VEC4_ENTRIES.has(kernel.entry);
     if (vec4 && W.cols % 4 !== 0) {
       throw new GpuError(`${kernel.entry} needs K divisible by 4 (got ${W.cols})`);
     }
+    const ux = kernel.entry === "gemv4_ux";
+    if (ux && !uniformInputFits(T, W.cols, x)) {
+      throw new GpuError(
+        `gemv4_ux: x of ${T} x ${W.cols} floats cannot be read through a ` +
+          `${INT4_UNIFORM_X_BYTES}-byte uniform binding`,
+      );
+    }
     const pipeline = await this.#pipelines.get({
-      shader: vec4 ? "matmul_vec4" : "matmul",
+      shader: ux ? "matmul_ux" : vec4 ? "matmul_vec4" : "matmul",
       entry: kernel.entry,
       weights: vec4 ? `${W.dtype}x4` : W.dtype,
       constants: {
@@ -401,7 +426,7 @@ export class WebGpuKernels {
     return makeDispatch(
       this.#gpu,
       pipeline,
-      [buffer, x, y, bias, params],
+      [buffer, ux ? { buffer: x, size: INT4_UNIFORM_X_BYTES } : x, y, bias, params],
       kernel.workgroups(T, rows),
     );
   }

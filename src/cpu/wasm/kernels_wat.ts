@@ -26,8 +26,12 @@ export type SimdVariant = "relaxed" | "plain";
 /** Block sizes of the int4 kernels. */
 export const INT4_BLOCKS = [32, 64, 128] as const;
 
-/** Tile shapes [R weight rows, T input rows] every matmul kernel is built for. */
-export const TILES = [[4, 1], [1, 1], [1, 4], [2, 4]] as const;
+/**
+ * Tile shapes [R weight rows, T input rows] every matmul kernel is built for:
+ * GEMV 4×1; two inputs (a decode batch of 2-3) 4×2; GEMM 2×4; the remainders
+ * 1×1 and 1×4.
+ */
+export const TILES = [[4, 1], [1, 1], [1, 4], [2, 4], [4, 2]] as const;
 
 /**
  * Export name of an int4 matmul kernel.
@@ -162,15 +166,18 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
     "(local $o f32) (local $oa i32) (local $ms f32)",
     "(local $w v128) (local $lo v128) (local $hi v128) (local $n v128) (local $h0 v128)",
     "(local $h1 v128) (local $mask v128)",
-    ...range(T === 4 ? R : 1).map((i) => `(local $F${i} v128) (local $M${i} v128)`),
+    ...range(R === 4 ? T : T === 4 ? R : 1).map((i) => `(local $F${i} v128) (local $M${i} v128)`),
     ...range(R).map((i) => `(local $lo${i} v128) (local $hi${i} v128)`),
     "(local $wp i32)",
     ...range(T).map((t) => `(local $xp${t} i32)`),
     ...range(4).map((q) => `(local $x${q} v128) (local $v${q} v128)`),
+    ...range(R === 4 ? T : 1).slice(1).flatMap((t) =>
+      range(4).map((q) => `(local $x${q}_${t} v128)`)
+    ),
     ...tiles.map(([i, t]) => `(local ${acc(i, t)} v128)`),
   ];
-  // Nibbles of row i into $lo/$hi (T = 1: used at once) or $lo{i}/$hi{i}.
-  const nib = (i: number) => T === 1 ? "" : String(i);
+  // Nibbles of row i into $lo/$hi (4-row tiles: used at once) or $lo{i}/$hi{i}.
+  const nib = (i: number) => R === 4 ? "" : String(i);
   const loadNibbles = (i: number, c: number) =>
     lines([
       `(local.set $w (v128.load offset=${i * (B / 2) + c * 16} (local.get $wp)))`,
@@ -179,23 +186,28 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
         nib(i)
       } (v128.and (i16x8.shr_u (local.get $w) (i32.const 4)) (local.get $mask)))`,
     ]);
+  // x registers of input row t: its own set in a 4-row tile (loaded once for 4 rows), else shared.
+  const xReg = (q: number, t: number) => R === 4 && t > 0 ? `$x${q}_${t}` : `$x${q}`;
   const loadX = (t: number, c: number) =>
     lines(
       range(v === "relaxed" ? 2 : 4).map((q) =>
-        `(local.set $x${q} (v128.load offset=${c * 32 * xBytes + q * 16} (local.get $xp${t})))`
+        `(local.set ${xReg(q, t)} (v128.load offset=${
+          c * 32 * xBytes + q * 16
+        } (local.get $xp${t})))`
       ),
     );
   const dotInto = (i: number, t: number) => {
     const lo = `(local.get $lo${nib(i)})`, hi = `(local.get $hi${nib(i)})`;
+    const x = (q: number) => `(local.get ${xReg(q, t)})`;
     return v === "relaxed"
       ? `(local.set ${acc(i, t)} (i16x8.add (local.get ${acc(i, t)}) (i16x8.add ` +
-        `(i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x0) ${lo}) ` +
-        `(i16x8.relaxed_dot_i8x16_i7x16_s (local.get $x1) ${hi}))))`
+        `(i16x8.relaxed_dot_i8x16_i7x16_s ${x(0)} ${lo}) ` +
+        `(i16x8.relaxed_dot_i8x16_i7x16_s ${x(1)} ${hi}))))`
       : `(local.set ${acc(i, t)} (i32x4.add (local.get ${acc(i, t)}) (i32x4.add ` +
-        `(i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u ${lo}) (local.get $x0)) ` +
-        `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u ${lo}) (local.get $x1))) ` +
-        `(i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u ${hi}) (local.get $x2)) ` +
-        `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u ${hi}) (local.get $x3))))))`;
+        `(i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u ${lo}) ${x(0)}) ` +
+        `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u ${lo}) ${x(1)})) ` +
+        `(i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u ${hi}) ${x(2)}) ` +
+        `(i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u ${hi}) ${x(3)})))))`;
   };
   // Exact path: 16 nibbles in $n -> 4 f32x4 in $v0..$v3.
   const widen = lines([
@@ -235,8 +247,11 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
         ),
       );
     }
-    return T === 1
-      ? lines([loadX(0, c), ...range(R).map((i) => lines([loadNibbles(i, c), dotInto(i, 0)]))])
+    return R === 4 || T === 1
+      ? lines([
+        ...range(T).map((t) => loadX(t, c)),
+        ...range(R).map((i) => lines([loadNibbles(i, c), ...range(T).map((t) => dotInto(i, t))])),
+      ])
       : lines([
         ...range(R).map((i) => loadNibbles(i, c)),
         ...range(T).map((t) => lines([loadX(t, c), ...range(R).map((i) => dotInto(i, t))])),
@@ -253,14 +268,20 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
   const mSplat = (i = 0) => `(f32x4.splat (f32.load offset=${i * 4} (local.get $mp)))`;
   let blockEnd: string;
   if (R === 4) {
-    const scale = int8 ? `(f32x4.mul ${sLoad4} (f32x4.splat (f32.load (local.get $dp))))` : sLoad4;
-    blockEnd = lines([
-      `(local.set $F0 (f32x4.add (local.get $F0) (f32x4.mul ${
-        toF(transposeSum(addOp, range(4).map((i) => sums(i, 0))))
-      } ${scale})))`,
-      `(local.set $M0 (f32x4.add (local.get $M0) (f32x4.mul ${mLoad4} ` +
-      `(f32x4.splat (f32.load (local.get $ep))))))`,
-    ]);
+    blockEnd = lines(
+      range(T).map((t) => {
+        const scale = int8
+          ? `(f32x4.mul ${sLoad4} (f32x4.splat (f32.load offset=${t * 4} (local.get $dp))))`
+          : sLoad4;
+        return lines([
+          `(local.set $F${t} (f32x4.add (local.get $F${t}) (f32x4.mul ${
+            toF(transposeSum(addOp, range(4).map((i) => sums(i, t))))
+          } ${scale})))`,
+          `(local.set $M${t} (f32x4.add (local.get $M${t}) (f32x4.mul ${mLoad4} ` +
+          `(f32x4.splat (f32.load offset=${t * 4} (local.get $ep))))))`,
+        ]);
+      }),
+    );
   } else if (T === 4) {
     blockEnd = lines(
       range(R).map((i) => {
@@ -287,9 +308,15 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
   }
   const outputs = R * T === 1
     ? [storeOut(0, 0, `(f32.add ${hsum("$F0")} (local.get $ms))`)]
-    : T === 1
-    ? range(4).map((q) =>
-      storeOut(q, 0, `(f32x4.extract_lane ${q} (f32x4.add (local.get $F0) (local.get $M0)))`)
+    : R === 4
+    ? range(T).flatMap((t) =>
+      range(4).map((q) =>
+        storeOut(
+          q,
+          t,
+          `(f32x4.extract_lane ${q} (f32x4.add (local.get $F${t}) (local.get $M${t})))`,
+        )
+      )
     )
     : range(R).flatMap((i) =>
       range(4).map((q) =>
@@ -317,7 +344,7 @@ function int4Kernel(v: SimdVariant, act: "int8" | "f32", B: number, R: number, T
     `(local.set $mp ${interleaved("$m")})`,
     int8 ? `(local.set $dp (local.get $xd))` : "",
     `(local.set $ep (local.get $xs))`,
-    ...range(T === 4 ? R : 1).map((i) =>
+    ...range(R === 4 ? T : T === 4 ? R : 1).map((i) =>
       `(local.set $F${i} (v128.const i32x4 0 0 0 0)) (local.set $M${i} (v128.const i32x4 0 0 0 0))`
     ),
     `(local.set $ms (f32.const 0))`,
