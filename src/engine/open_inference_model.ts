@@ -16,6 +16,7 @@
 import { CpuInferenceModel } from "../cpu/cpu_inference_model.ts";
 import type { ActivationMode } from "../cpu/cpu_kernels.ts";
 import type { CpuKernelKind } from "../cpu/open_cpu_kernels.ts";
+import { GpuError } from "../errors.ts";
 import { acquireGpu, type GpuContext } from "../gpu/device.ts";
 import type { WeightDType } from "../gpu/shader_source.ts";
 import { GpuLlama } from "../model/gpu_llama.ts";
@@ -87,9 +88,19 @@ export async function openInferenceModel(
   options: OpenInferenceOptions = {},
 ): Promise<OpenedInferenceModel> {
   const choice = options.backend ?? "auto";
-  const decision = options.gpu && choice === "auto"
+  let decision: BackendDecision = options.gpu && choice === "auto"
     ? { backend: "webgpu" as const, reason: "a WebGPU device was given" }
     : await chooseBackend(choice);
+  let gpu = options.gpu;
+  if (decision.backend === "webgpu" && !gpu) {
+    try {
+      gpu = await acquireGpu();
+    } catch (e) {
+      // auto found a hardware adapter, but no usable device: the CPU backend still runs.
+      if (choice !== "auto" || !(e instanceof GpuError)) throw e;
+      decision = { backend: "wasm", reason: `${decision.reason}, but ${e.message}` };
+    }
+  }
   if (decision.backend === "wasm") {
     const model = await CpuInferenceModel.load(withWeightDType(weights, options.dtype ?? "auto"), {
       maxSeq: options.context,
@@ -100,7 +111,7 @@ export async function openInferenceModel(
     });
     return { model, decision, notes: model.notes };
   }
-  const gpu = options.gpu ?? await acquireGpu();
+  if (!gpu) throw new GpuError("no WebGPU device");
   try {
     const llama = await GpuLlama.load(gpu, weights, {
       maxSeq: options.context,
