@@ -84,3 +84,35 @@ Deno.test({
     assert.ok(fits > 1_000_000 && fits < 5_000_000, line);
   },
 });
+
+Deno.test({
+  name: "cli without WebGPU in the runtime: auto runs on wasm and says why; webgpu is one error",
+  ignore: !sharedPresent,
+  async fn() {
+    const run = async (...extra: string[]) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          ...["run", "-A", "tests/support/no_webgpu_cli.ts", "generate", "--model", STORIES],
+          ...["--prompt", "Once upon a time", "--max-tokens", "5", "--json", ...extra],
+        ],
+        cwd: new URL("..", import.meta.url).pathname,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const dec = new TextDecoder();
+      const stderrLines = dec.decode(out.stderr).split("\n")
+        .filter((l) => l.trim() !== "" && !l.includes("XDG_RUNTIME_DIR"));
+      return {
+        code: out.code,
+        stdout: dec.decode(out.stdout),
+        stderr: stderrLines.join("\n"),
+        stderrLines,
+      };
+    };
+    const r = await run();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderrLines[0], "backend wasm (WebGPU is not available in this runtime)");
+    assert.deepEqual(JSON.parse(r.stdout).token_ids, [432, 383, 286, 261, 376]);
+    assertCliError(await run("--backend", "webgpu"), "WebGPU is not available in this runtime");
+  },
+});

@@ -19,10 +19,11 @@ import type { GpuContext } from "./device.ts";
 /**
  * Storage buffers usable as kernel inputs/outputs, copy sources and targets,
  * and as uniform inputs (the int4 GEMV reads its input vector through a
- * uniform binding of the first 64 KiB on CPU-backed adapters).
+ * uniform binding of the first 64 KiB on CPU-backed adapters). The WebGPU
+ * spec's bit values (STORAGE | COPY_SRC | COPY_DST | UNIFORM), so that this
+ * module loads where WebGPU is absent and the CPU backend runs.
  */
-export const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC |
-  GPUBufferUsage.COPY_DST | GPUBufferUsage.UNIFORM;
+export const STORAGE_USAGE = 0x0080 | 0x0004 | 0x0008 | 0x0040;
 
 /** Hands out storage buffers, reusing released ones of sufficient size. */
 export class BufferPool {
