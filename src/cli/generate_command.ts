@@ -66,7 +66,7 @@ export async function generateCommand(args: string[]): Promise<GenerateResult> {
     repetitionPenalty: numberOption(values, "repetition-penalty", 1),
     seed: numberOption(values, "seed", 0),
     stop: values.stop as string[] | undefined,
-    tokensPerReadback: numberOption(values, "tokens-per-readback", 16),
+    tokensPerReadback: numberOption(values, "tokens-per-readback"),
   };
   const backend = parseBackendOptions(values);
   const log = (s: string) => console.error(s);

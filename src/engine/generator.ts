@@ -28,7 +28,7 @@ export interface GenerateOptions extends SamplingOptions {
   maxTokens?: number;
   /** Stop (and drop the stop text) when any of these strings appears. */
   stop?: string[];
-  /** Decode steps per GPU submit / readback (default 16). */
+  /** Decode steps per GPU submit / readback (default 16 on WebGPU, 1 on wasm). */
   tokensPerReadback?: number;
   /** Aborts generation between readbacks. */
   signal?: AbortSignal;
@@ -108,7 +108,9 @@ export class Generator {
           `(at most ${m.maxSeq - 1} prompt tokens leave room for one new token)`,
       );
     }
-    const perReadback = Math.max(1, Math.min(options.tokensPerReadback ?? 16, 256));
+    // WebGPU amortizes a readback over 16 steps; on the CPU there is none, so each token streams.
+    const fallback = m.backend === "wasm" ? 1 : 16;
+    const perReadback = Math.max(1, Math.min(options.tokensPerReadback ?? fallback, 256));
     const stops = (options.stop ?? []).filter((s) => s.length > 0);
     const eos = new Set(this.#tokenizer.eosIds);
     const decoder = new StreamingDecoder(this.#tokenizer, promptIds[promptIds.length - 1]);
