@@ -107,6 +107,41 @@ async function dispatchMs(
   return Math.max(median(times), 1e-6);
 }
 
+/** One timed GEMV of {@link interleavedMs}: dispatches to cycle through, and how many per submit. */
+interface TimedSet {
+  ds: readonly Dispatch[];
+  reps: number;
+}
+
+/**
+ * Median ms per dispatch of each set, measured in interleaved rounds (each
+ * round times every set once, starting from a different one), so load from
+ * other processes drifting over time hits all sets alike. Round 0 warms up.
+ */
+async function interleavedMs(
+  gpu: GpuContext,
+  sets: Record<string, TimedSet>,
+  probe: GPUBuffer,
+  rounds: number,
+  rtMs: number,
+): Promise<Record<string, number>> {
+  const names = Object.keys(sets);
+  const times: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  for (let r = 0; r <= rounds; r++) {
+    for (let j = 0; j < names.length; j++) {
+      const name = names[(r + j) % names.length];
+      const { ds, reps } = sets[name];
+      const batch = new CommandBatch(gpu);
+      for (let i = 0; i < reps; i++) batch.run(ds[i % ds.length]);
+      const t0 = performance.now();
+      batch.submit();
+      await readBuffer(gpu, probe, 0, 4);
+      if (r > 0) times[name].push((performance.now() - t0 - rtMs) / reps);
+    }
+  }
+  return Object.fromEntries(names.map((n) => [n, Math.max(median(times[n]), 1e-6)]));
+}
+
 /** Host read bandwidth (GB/s): summing a 64 MB Float64Array view, best of 3. */
 function hostReadGbps(): number {
   const a = new Float64Array(8 << 20).fill(1);
@@ -137,7 +172,7 @@ async function gemvPart(
   const pool = new BufferPool(gpu);
   const kernels = new WebGpuKernels(gpu);
   const limit = gpu.limits.maxStorageBufferBindingSize;
-  const rounds = quick ? 1 : 3;
+  const rounds = quick ? 1 : 5;
   try {
     const probe = pool.acquire(16, "probe");
     // (a0) the memory-read baseline: 64 MB (twice the L3) as 4096 rows of 16 KB.
@@ -183,37 +218,30 @@ async function gemvPart(
       const W4 = W4s[0];
       const reps = Math.max(W4s.length, Math.round((quick ? 5e7 : 6e8) / (N * K * 4)));
       const entry = INT4_KERNELS.find((k) => k.when(1, K, gpu, x))!.entry;
-      const ms4 = await dispatchMs(
-        gpu,
-        await Promise.all(W4s.map((w) => kernels.matmulInt4(w, x, y, 1))),
-        probe,
-        reps,
-        rounds,
-        rtMs,
-      );
-      const gbps4 = W4.bytes / (ms4 / 1000) / 1e9;
-      const dense: Record<string, number> = {};
+      const sets: Record<string, TimedSet> = {
+        int4: { ds: await Promise.all(W4s.map((w) => kernels.matmulInt4(w, x, y, 1))), reps },
+      };
+      const dense: Record<string, number> = { f16: NaN, f32: NaN };
+      const denseWeights: GpuWeight[] = [];
       for (const dtype of ["f16", "f32"] as const) {
         const bytes = N * K * (dtype === "f16" ? 2 : 4);
-        if (bytes > limit) {
-          dense[dtype] = NaN;
-          continue;
-        }
+        if (bytes > limit) continue;
         const data = new Float32Array(N * K).fill(0.001);
         const Ws: GpuWeight[] = Array.from(
           { length: copies(bytes) },
           () => uploadWeight(gpu, pool, { data, shape: [N, K], dtype: "F32" }, dtype, label),
         );
-        dense[dtype] = await dispatchMs(
-          gpu,
-          await Promise.all(Ws.map((w) => kernels.matmul(w, x, y, 1))),
-          probe,
-          Math.max(reps, Ws.length),
-          rounds,
-          rtMs,
-        );
-        for (const w of Ws) pool.release(w.buffer);
+        denseWeights.push(...Ws);
+        sets[dtype] = {
+          ds: await Promise.all(Ws.map((w) => kernels.matmul(w, x, y, 1))),
+          reps: Math.max(reps, Ws.length),
+        };
       }
+      const ms = await interleavedMs(gpu, sets, probe, rounds, rtMs);
+      const ms4 = ms.int4;
+      const gbps4 = W4.bytes / (ms4 / 1000) / 1e9;
+      for (const dtype of ["f16", "f32"]) if (ms[dtype] !== undefined) dense[dtype] = ms[dtype];
+      for (const w of denseWeights) pool.release(w.buffer);
       for (const w of W4s) {
         pool.release(w.codes);
         pool.release(w.sz);
@@ -272,8 +300,8 @@ async function fusionPart(
   const dim = 2048;
   const kv = 256;
   const hidden = 5632;
-  const reps = quick ? 2 : 12;
-  const rounds = quick ? 1 : 3;
+  const reps = quick ? 2 : 8;
+  const rounds = quick ? 1 : 6;
   const ql = (n: number, seed: number) => randomQuantizedLinear(n, dim, seed, { groupSize: 128 });
   const q = ql(dim, 101),
     k = ql(kv, 102),
@@ -283,28 +311,34 @@ async function fusionPart(
   const out = (n: number) => pool.acquire(n * 4, "out");
   const [yq, yk, yv, yg, yu] = [out(dim), out(kv), out(kv), out(hidden), out(hidden)];
   const up = (parts: typeof q[], label: string) => uploadInt4(pool, packInt4(parts, label), label);
-  const time = async (ds: Dispatch[]) => {
-    const times: number[] = [];
-    for (let r = 0; r <= rounds; r++) {
-      const batch = new CommandBatch(gpu);
-      for (let i = 0; i < reps; i++) batch.runAll(ds);
-      const t0 = performance.now();
-      batch.submit();
-      await readBuffer(gpu, probe, 0, 4);
-      if (r > 0) times.push((performance.now() - t0 - rtMs) / reps);
-    }
-    return median(times);
-  };
   const qkv = up([q, k, v], "qkv");
-  const fusedQkv = await time([await kernels.matmulInt4(qkv, x, [yq, yk, yv], 1)]);
-  const sepQkv = await time([
+  const gu = up([g, u], "gate_up");
+  const fusedQkvDs = [await kernels.matmulInt4(qkv, x, [yq, yk, yv], 1)];
+  const sepQkvDs = [
     await kernels.matmulInt4(up([q], "q"), x, yq, 1),
     await kernels.matmulInt4(up([k], "k"), x, yk, 1),
     await kernels.matmulInt4(up([v], "v"), x, yv, 1),
-  ]);
-  const gu = up([g, u], "gate_up");
-  const fusedGu = await time(await kernels.gateUpInt4(gu, x, yg, yu, 1));
-  const sepGu = await time(await kernels.gateUpInt4(gu, x, yg, yu, 1, { fused: false }));
+  ];
+  const fusedGuDs = await kernels.gateUpInt4(gu, x, yg, yu, 1);
+  const sepGuDs = await kernels.gateUpInt4(gu, x, yg, yu, 1, { fused: false });
+  // Each set's reps are whole operations (all of its dispatches), so ms x dispatches = ms per op.
+  const set = (ds: Dispatch[]): TimedSet => ({ ds, reps: reps * ds.length });
+  const ms = await interleavedMs(
+    gpu,
+    {
+      fusedQkv: set(fusedQkvDs),
+      sepQkv: set(sepQkvDs),
+      fusedGu: set(fusedGuDs),
+      sepGu: set(sepGuDs),
+    },
+    probe,
+    rounds,
+    rtMs,
+  );
+  const fusedQkv = ms.fusedQkv * fusedQkvDs.length;
+  const sepQkv = ms.sepQkv * sepQkvDs.length;
+  const fusedGu = ms.fusedGu * fusedGuDs.length;
+  const sepGu = ms.sepGu * sepGuDs.length;
   Object.assign(figures, {
     fused_qkv_ms: fusedQkv,
     separate_qkv_ms: sepQkv,
@@ -371,7 +405,7 @@ async function ablationPart(
     device.queue.writeBuffer(uniformParams, 0, new Uint32Array([1, K, N, G, N, N, 0, 0]));
     pool.release(params);
     const sinks = [pool.acquire(16, "y1"), pool.acquire(16, "y2"), pool.acquire(16, "bias")];
-    const ms: Record<string, number> = {};
+    const sets: Record<string, TimedSet> = {};
     for (const [name, code] of Object.entries(variants)) {
       const module = device.createShaderModule({ label: `ablation ${name}`, code });
       const pipeline = await device.createComputePipelineAsync({
@@ -385,8 +419,9 @@ async function ablationPart(
         [W.codes, xb, y, sinks[2], uniformParams, W.sz, sinks[0], sinks[1]],
         Math.ceil(N / 4 / 64),
       );
-      ms[name] = await dispatchMs(gpu, d, probe, quick ? 3 : 10, quick ? 1 : 3, rtMs);
+      sets[name] = { ds: [d], reps: quick ? 3 : 6 };
     }
+    const ms = await interleavedMs(gpu, sets, probe, quick ? 1 : 8, rtMs);
     uniformParams.destroy();
     const line = Object.entries(ms).map(([name, t]) => {
       const gbps = W.bytes / (t / 1000) / 1e9;
