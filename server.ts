@@ -9,7 +9,8 @@
  * For embedding: {@link createApp} builds the Hono app over an engine (mount
  * it with `outer.route("/llm", app)`), {@link WorkerEngine} runs the model in
  * a Worker, and the default export `{ fetch }` serves the model named by the
- * AWQ_EDGE_MODEL environment variable (API key from AWQ_EDGE_API_KEY, if set).
+ * AWQ_EDGE_MODEL environment variable (API key from AWQ_EDGE_API_KEY, if set;
+ * backend from AWQ_EDGE_BACKEND = webgpu | wasm | auto, the default).
  *
  * @module
  */
@@ -43,7 +44,11 @@ let lazy: ReturnType<typeof createApp> | undefined;
 function lazyApp(): ReturnType<typeof createApp> | undefined {
   const model = Deno.env.get("AWQ_EDGE_MODEL");
   if (!lazy && model) {
-    lazy = createApp(WorkerEngine.start({ model }), { apiKey: Deno.env.get("AWQ_EDGE_API_KEY") });
+    const env = Deno.env.get("AWQ_EDGE_BACKEND");
+    const backend = env === "webgpu" || env === "wasm" ? env : "auto";
+    lazy = createApp(WorkerEngine.start({ model, backend }), {
+      apiKey: Deno.env.get("AWQ_EDGE_API_KEY"),
+    });
   }
   return lazy;
 }
