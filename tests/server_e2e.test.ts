@@ -51,7 +51,9 @@ for (const backend of TEST_BACKENDS) {
         const client = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: "unused", maxRetries: 0 });
 
         await t.step("health, models", async () => {
-          assert.equal((await fetch(`${s.url}/health`).then((r) => r.json())).status, "ok");
+          const health = await fetch(`${s.url}/health`).then((r) => r.json());
+          assert.equal(health.status, "ok");
+          assert.equal(health.backend, backend);
           const models = await client.models.list();
           assert.deepEqual(models.data.map((m) => m.id), [MODEL_ID]);
         });

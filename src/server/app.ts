@@ -159,7 +159,11 @@ export function createApp(engine: InferenceEngine, options: AppOptions = {}): Ho
     "/health",
     (c) =>
       engine.info
-        ? c.json({ status: "ok", model: engine.info.modelId })
+        ? c.json({
+          status: "ok",
+          model: engine.info.modelId,
+          ...(engine.info.backend ? { backend: engine.info.backend } : {}),
+        })
         : c.json({ status: "loading" }, 503),
   );
 
