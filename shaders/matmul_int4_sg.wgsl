@@ -4,7 +4,11 @@
 // then one shared slot per subgroup. Layout, Params, outputs: matmul_int4_core.
 //   gemv_u4_sg:        y[t, n]
 //   gemv_u4_sg_swiglu: W is [gate; up]; y[t, n] = silu(gate · x) * (up · x)
-enable subgroups;
+// No `enable subgroups;`: Deno's WGSL compiler (naga) rejects the directive ("not yet
+// supported") and allows the subgroup builtins when the device has the feature; a browser
+// (Dawn) would need the directive prepended. Untested on hardware with subgroups (lavapipe
+// has none); with subgroupAdd replaced by its argument the file validates and builds both
+// pipelines on lavapipe.
 
 //!include matmul_int4_core
 //!include matmul_int4_output

@@ -16,6 +16,7 @@ import {
   type Int4Entry,
   uniformInputFits,
 } from "../src/gpu/kernels.ts";
+import { loadShaderSource } from "../src/gpu/shader_source.ts";
 import { matmul, siluMul } from "../src/model/reference_ops.ts";
 import { dequantizeLinear } from "../src/quant/quantizer.ts";
 import type { QuantizedLinear } from "../src/quant/types.ts";
@@ -322,5 +323,30 @@ Deno.test("int4 fused gate/up with SiLU equals silu(gate) * up, fused and unfuse
           }
         }
       }
+    }
+  }));
+
+Deno.test("matmul_int4_sg.wgsl validates and builds both pipelines with subgroupAdd stubbed (any adapter)", () =>
+  withKernels(async (h) => {
+    const code = (await loadShaderSource("matmul_int4_sg"))
+      .replaceAll("subgroupAdd(v)", "v")
+      .replaceAll(
+        "@builtin(subgroup_invocation_id) lane: u32",
+        "@builtin(local_invocation_id) lane3: vec3<u32>",
+      )
+      .replaceAll("@builtin(subgroup_size) size: u32,", "")
+      .replaceAll(
+        "let s = wg_sum(",
+        "let lane = lane3.x;\n    let size = 8u;\n    let s = wg_sum(",
+      );
+    assert.ok(!/subgroupAdd\(|@builtin\(subgroup/.test(code), "every subgroup construct stubbed");
+    const module = h.gpu.device.createShaderModule({ code });
+    const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === "error");
+    assert.deepEqual(errors.map((e) => e.message), []);
+    for (const entryPoint of ["gemv_u4_sg", "gemv_u4_sg_swiglu"]) {
+      await h.gpu.device.createComputePipelineAsync({
+        layout: "auto",
+        compute: { module, entryPoint, constants: { WG: 64 } },
+      });
     }
   }));
