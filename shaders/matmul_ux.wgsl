@@ -4,7 +4,8 @@
 // load is a per-lane gather) and each invocation computes 4 rows, so each x
 // load serves 4 rows. Needs K % 4 == 0 and T * K <= 16384 floats; W through
 // weights_*x4.wgsl. Same Params and other bindings as matmul.wgsl.
-//   gemv4_ux: rows 4i .. 4i + 3 of y[t, :].
+//   gemv4_ux: rows 4i .. 4i + 3 of y[t, :] (weight4a from weights_f32x4 / f16x4).
+// matmul_ux8.wgsl is the same for f16 weights 8 at a time (K % 8 == 0).
 
 //!include matmul_output
 

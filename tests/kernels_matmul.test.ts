@@ -18,9 +18,12 @@ import {
 } from "./support/seeded.ts";
 
 type Entry = MatmulKernel["entry"];
-const ENTRIES: Entry[] = ["gemv", "gemm", "gemm_reg", "gemv4", "gemm4", "gemv4_ux"];
+const ENTRIES: Entry[] = ["gemv", "gemm", "gemm_reg", "gemv4", "gemm4", "gemv4_ux", "gemv8_ux"];
 /** Entries that load x and W four at a time and need K % 4 == 0. */
-const VEC4: ReadonlySet<Entry> = new Set(["gemv4", "gemm4", "gemv4_ux"]);
+const VEC4: ReadonlySet<Entry> = new Set(["gemv4", "gemm4", "gemv4_ux", "gemv8_ux"]);
+/** gemv8_ux reads f16 weights 8 at a time: K % 8 == 0, f16 only. */
+const only8 = (entry: Entry, K: number, dtype: "f32" | "f16") =>
+  entry !== "gemv8_ux" || (K % 8 === 0 && dtype === "f16");
 /** gemv4_ux reads x through a 64 KiB uniform binding: T * K <= 16384. */
 const fitsUx = (entry: Entry, T: number, K: number) => entry !== "gemv4_ux" || T * K <= 16384;
 
@@ -55,6 +58,7 @@ const SHAPES4: [number, number, number][] = [
 
 /** K for `entry`: as given, or rounded up to a multiple of 4 for the vec4 entries. */
 function k(entry: Entry, K: number): number {
+  if (entry === "gemv8_ux") return Math.ceil(K / 8) * 8;
   return VEC4.has(entry) ? Math.ceil(K / 4) * 4 : K;
 }
 
@@ -68,6 +72,7 @@ interface Case {
 }
 
 async function runCase(h: KernelHarness, entry: Entry, c: Case, seed: number): Promise<void> {
+  if (!only8(entry, c.K, c.dtype)) return; // gemv8_ux: f16 with K % 8 == 0 only
   const rng = mulberry32(seed);
   const w = randomFloats(rng, c.N * c.K);
   const x = randomFloats(rng, c.T * c.K);

@@ -19,7 +19,7 @@ import type { GpuContext } from "./device.ts";
 import type { GpuWeight, WeightChunk } from "./gpu_weight.ts";
 import type { GpuInt4Weight } from "./int4_weight.ts";
 import { PipelineCache } from "./pipeline_cache.ts";
-import type { KvDType } from "./shader_source.ts";
+import type { KvDType, WeightDType } from "./shader_source.ts";
 import { createUniform, f32, u32 } from "./uniforms.ts";
 
 /** Attention geometry shared by RoPE and attention kernels. */
@@ -42,14 +42,17 @@ export interface MatmulKernel {
    * Entry point; its file is shaders/matmul.wgsl, matmul_vec4.wgsl for the
    * vec4 forms, or matmul_ux.wgsl for gemv4_ux.
    */
-  entry: "gemv4_ux" | "gemv" | "gemm" | "gemm_reg" | "gemv4" | "gemm4";
-  /** Whether this row applies to T tokens of K features (read from `x`) on this adapter. */
-  when: (T: number, K: number, gpu: GpuContext, x?: GPUBuffer) => boolean;
+  entry: "gemv8_ux" | "gemv4_ux" | "gemv" | "gemm" | "gemm_reg" | "gemv4" | "gemm4";
+  /**
+   * Whether this row applies to T tokens of K features (read from `x`) of
+   * weights of type `dtype` on this adapter.
+   */
+  when: (T: number, K: number, gpu: GpuContext, x?: GPUBuffer, dtype?: WeightDType) => boolean;
   /** Workgroup counts for T tokens and N output features. */
   workgroups: (T: number, N: number) => number | [number, number];
 }
 
-const VEC4_ENTRIES = new Set(["gemv4", "gemm4", "gemv4_ux"]);
+const VEC4_ENTRIES = new Set(["gemv4", "gemm4", "gemv4_ux", "gemv8_ux"]);
 const gemvGroups = (_T: number, N: number) => Math.ceil(N / 64);
 const regGroups = (T: number, N: number) => Math.ceil((Math.ceil(N / 4) * Math.ceil(T / 4)) / 64);
 
@@ -60,6 +63,13 @@ const regGroups = (T: number, N: number) => Math.ceil((Math.ceil(N / 4) * Math.c
  * with 4 rows per invocation), GPUs the shared-memory tile for prompts.
  */
 export const MATMUL_KERNELS: readonly MatmulKernel[] = [
+  {
+    entry: "gemv8_ux",
+    when: (T, K, gpu, x, dtype) =>
+      T <= 4 && K % 8 === 0 && dtype === "f16" && gpu.isSoftware && x !== undefined &&
+      uniformInputFits(T, K, x),
+    workgroups: (_T, N) => Math.ceil(N / 4 / 64),
+  },
   {
     entry: "gemv4_ux",
     when: (T, K, gpu, x) =>
@@ -399,22 +409,28 @@ export class WebGpuKernels {
   ): Promise<Dispatch> {
     const kernel = options.entry
       ? MATMUL_KERNELS.find((k) => k.entry === options.entry)!
-      : MATMUL_KERNELS.find((k) => k.when(T, W.cols, this.#gpu, x))!;
+      : MATMUL_KERNELS.find((k) => k.when(T, W.cols, this.#gpu, x, W.dtype))!;
     const vec4 = VEC4_ENTRIES.has(kernel.entry);
     if (vec4 && W.cols % 4 !== 0) {
       throw new GpuError(`${kernel.entry} needs K divisible by 4 (got ${W.cols})`);
     }
-    const ux = kernel.entry === "gemv4_ux";
+    const ux8 = kernel.entry === "gemv8_ux";
+    const ux = ux8 || kernel.entry === "gemv4_ux";
     if (ux && !uniformInputFits(T, W.cols, x)) {
       throw new GpuError(
-        `gemv4_ux: x of ${T} x ${W.cols} floats cannot be read through a ` +
+        `${kernel.entry}: x of ${T} x ${W.cols} floats cannot be read through a ` +
           `${INT4_UNIFORM_X_BYTES}-byte uniform binding`,
       );
     }
+    if (ux8 && (W.dtype !== "f16" || W.cols % 8 !== 0)) {
+      throw new GpuError(
+        `gemv8_ux needs f16 weights and K divisible by 8 (got ${W.dtype}, ${W.cols})`,
+      );
+    }
     const pipeline = await this.#pipelines.get({
-      shader: ux ? "matmul_ux" : vec4 ? "matmul_vec4" : "matmul",
+      shader: ux8 ? "matmul_ux8" : ux ? "matmul_ux" : vec4 ? "matmul_vec4" : "matmul",
       entry: kernel.entry,
-      weights: vec4 ? `${W.dtype}x4` : W.dtype,
+      weights: ux8 ? "f16x8" : vec4 ? `${W.dtype}x4` : W.dtype,
       constants: {
         WG,
         HAS_BIAS: Boolean(options.bias),

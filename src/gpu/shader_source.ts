@@ -27,7 +27,7 @@ export type WeightDType = "f32" | "f16";
  * A weight-access prelude: `f32`/`f16` give `weight(i)` and `weight4(i)` over
  * any index; `f32x4`/`f16x4` give `weight4a(i4)`, one load per aligned group of 4.
  */
-export type WeightPrelude = WeightDType | `${WeightDType}x4`;
+export type WeightPrelude = WeightDType | `${WeightDType}x4` | "f16x8";
 
 const SHADER_DIR = new URL("../../shaders/", import.meta.url);
 const texts = new Map<string, Promise<string>>();
