@@ -23,8 +23,10 @@ self.onmessage = (e: MessageEvent) => {
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const runner = new ChunkRunner(instance.exports, memory, thread);
   const ctrl = new Int32Array(memory.buffer, 0, CTRL_BYTES / 4);
-  self.postMessage("ready");
+  // Read the generation before saying "ready": the main thread may post a job
+  // or the exit signal as soon as it hears from us, and must not be missed.
   let seen = Atomics.load(ctrl, CTRL_GEN);
+  self.postMessage("ready");
   for (;;) {
     const t0 = performance.now();
     let spins = 0;
