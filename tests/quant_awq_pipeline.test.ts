@@ -196,6 +196,24 @@ Deno.test("awqLayer's full-precision forward (next) matches a TypeScript layer o
     }
   }));
 
+Deno.test("awqLayer with both scale rules takes, per group, the better of the duo and x-only searches", () =>
+  withGpu(async (gpu) => {
+    const config = tinyConfig("llama", { numLayers: 1, numKvHeads: 6 });
+    const w = randomLlamaWeights(config, 11);
+    const x = embed(w, calibration(config, 3, 7, 4));
+    const run = (duoScaling: boolean | "both") =>
+      awqLayer(gpu, config, w.layers[0], x, 7, SETTINGS, { clip: false, duoScaling });
+    const [duo, xOnly, both] = [await run(true), await run(false), await run("both")];
+    assert.ok(duo.scaling.every((d) => d.rule === "duo"), "true searches the duo rule only");
+    assert.ok(xOnly.scaling.every((d) => d.rule === "x"), "false searches x^r only");
+    for (const [i, d] of both.scaling.entries()) {
+      const best = Math.min(duo.scaling[i].lossAfter, xOnly.scaling[i].lossAfter);
+      assertClose([d.lossAfter], [best], { abs: 1e-9, rel: 1e-4 }, `${d.group} loss`);
+      const from = d.rule === "duo" ? duo.scaling[i] : xOnly.scaling[i];
+      if (d.scaled) assert.equal(d.ratio, from.ratio, `${d.group}: ratio of the chosen rule`);
+    }
+  }));
+
 const VARIANTS: Array<[string, LlamaConfig]> = [
   ["llama GQA", tinyConfig("llama", { numLayers: 2 })],
   ["llama no GQA", tinyConfig("llama", { numLayers: 2, numKvHeads: 6 })],

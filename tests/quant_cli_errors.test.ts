@@ -58,6 +58,15 @@ cliTest("unknown option", async (dir) => {
   await expectError(dir, ["--frobnicate"], "--frobnicate");
 });
 
+cliTest("--duo-scaling other than true, false or both", async (dir) => {
+  await expectError(
+    dir,
+    ["--duo-scaling", "maybe"],
+    "--duo-scaling must be true, false or both",
+    "maybe",
+  );
+});
+
 cliTest("bits outside {3, 4, 8}", async (dir) => {
   await expectError(dir, ["--bits", "5"], "--bits must be 3, 4 or 8", "5");
   await expectError(dir, ["--bits", "2"], "--bits");

@@ -33,7 +33,8 @@ export const QUANTIZE_USAGE = `usage: cli.ts quantize --model PATH --out DIR [op
   --seqlen L           tokens per window (default 512, capped to the model context)
   --seed S             seed of the window choice (default 0)
   --no-clip            skip the clip search
-  --duo-scaling BOOL   AutoAWQ's s = x^r / w^(1-r) (default true) or llm-awq's s = x^r
+  --duo-scaling RULE   true: AutoAWQ's s = x^r / w^(1-r) (default); false: llm-awq's
+                       s = x^r; both: search both rules' candidates (2x the work)
   --layout gemm|gemv   qweight packing (default gemm, AutoAWQ's)
   --validate FILE      after quantizing, FP and quantized perplexity on FILE (held-out text)
   --resume             continue an interrupted run from DIR.partial
@@ -50,6 +51,17 @@ function boolOption(values: OptionValues, name: string, fallback: boolean): bool
   if (["true", "1", "yes", "on"].includes(s)) return true;
   if (["false", "0", "no", "off"].includes(s)) return false;
   throw new RequestError(`--${name} must be true or false (got "${v}")`);
+}
+
+/** `--duo-scaling true|false|both`. */
+function scaleRuleOption(values: OptionValues): boolean | "both" {
+  const v = values["duo-scaling"];
+  if (v !== undefined && String(v).toLowerCase() === "both") return "both";
+  try {
+    return boolOption(values, "duo-scaling", true);
+  } catch {
+    throw new RequestError(`--duo-scaling must be true, false or both (got "${v}")`);
+  }
 }
 
 /** An integer option; non-integers are a RequestError naming the option. */
@@ -101,7 +113,7 @@ export async function quantizeCommand(args: string[]): Promise<QuantReport> {
     seqlen: intOption(values, "seqlen"),
     seed: intOption(values, "seed"),
     clip: !values["no-clip"],
-    duoScaling: boolOption(values, "duo-scaling", true),
+    duoScaling: scaleRuleOption(values),
     layout: values.layout as "gemm" | "gemv" | undefined,
     validate: values.validate as string | undefined,
     resume: Boolean(values.resume),

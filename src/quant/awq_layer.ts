@@ -42,6 +42,8 @@ export interface ScaleDecision {
   group: string;
   /** Chosen ratio (i / 20); 0 when `scaled` is false. */
   ratio: number;
+  /** The scale rule of the chosen candidate: "duo" (x^r / w^(1-r)) or "x" (x^r). */
+  rule: "duo" | "x";
   /**
    * False when no scaling (s = 1, llm-awq's ratio-0 candidate) had the least
    * loss, so the group is left as it is rather than scaled for the worse.
@@ -74,10 +76,11 @@ export interface AwqLayerOptions {
   /** Run the clip search (default true). */
   clip?: boolean;
   /**
-   * AutoAWQ's scale rule s = x^r / w^(1-r) (true, default) or llm-awq's s = x^r
-   * (false), whose ratio 0 is "no scaling".
+   * AutoAWQ's scale rule s = x^r / w^(1-r) (true, default), llm-awq's s = x^r
+   * (false), whose ratio 0 is "no scaling", or "both": the candidates of both
+   * rules, the least loss wins (twice the scale-search work).
    */
-  duoScaling?: boolean;
+  duoScaling?: boolean | "both";
   /** Layer index, for messages. */
   index?: number;
   /** Called when a phase starts. */
@@ -363,7 +366,11 @@ export async function awqLayer(
     // before it is clobbered, then restore the FP values afterwards is not
     // needed. v->o and down run first.
     const order = [...groups].sort((a, b) => rank(a.name) - rank(b.name));
-    const nCand = AWQ_GRID + 1; // ratios 0..19, then s = 1 (no scaling)
+    const rules: Array<"duo" | "x"> = options.duoScaling === "both"
+      ? ["duo", "x"]
+      : [options.duoScaling === false ? "x" : "duo"];
+    const nGrid = AWQ_GRID * rules.length;
+    const nCand = nGrid + 1; // ratios 0..19 per rule, then s = 1 (no scaling)
     const loss = pool.acquire(order.length * nCand * 4, "losses");
     const sc = new CommandBatch(gpu);
     sc.copy(
@@ -378,8 +385,10 @@ export async function awqLayer(
       const g = order[gi];
       const wMean = weightMean(g.linears.map((n) => L[FIELD[n]] as HostTensor), settings.groupSize);
       const cands: Float32Array[] = [];
-      for (let i = 0; i < AWQ_GRID; i++) {
-        cands.push(candidateScales(g.xMean, wMean, i / AWQ_GRID, options.duoScaling !== false));
+      for (const rule of rules) {
+        for (let i = 0; i < AWQ_GRID; i++) {
+          cands.push(candidateScales(g.xMean, wMean, i / AWQ_GRID, rule === "duo"));
+        }
       }
       cands.push(new Float32Array(g.cin).fill(1));
       candidates.push(cands);
@@ -418,7 +427,7 @@ export async function awqLayer(
     for (let gi = 0; gi < order.length; gi++) {
       const g = order[gi];
       const ls = Array.from(losses.subarray(gi * nCand, (gi + 1) * nCand), (v) => v / (N * dim));
-      if (!ls.slice(0, AWQ_GRID).some(Number.isFinite)) {
+      if (!ls.slice(0, nGrid).some(Number.isFinite)) {
         throw new QuantizationError(
           `${where(g.name)}: every scale candidate gave a non-finite loss (phase: scale search)`,
         );
@@ -426,9 +435,10 @@ export async function awqLayer(
       const best = pickCandidate(ls);
       scaling.push({
         group: g.name,
-        ratio: best < AWQ_GRID ? best / AWQ_GRID : 0,
-        scaled: best < AWQ_GRID,
-        lossBefore: ls[AWQ_GRID],
+        ratio: best < nGrid ? (best % AWQ_GRID) / AWQ_GRID : 0,
+        rule: rules[best < nGrid ? Math.floor(best / AWQ_GRID) : 0],
+        scaled: best < nGrid,
+        lossBefore: ls[nGrid],
         lossAfter: ls[best],
         scales: candidates[gi][best],
       });

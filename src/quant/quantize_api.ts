@@ -62,8 +62,11 @@ export interface QuantizeApiOptions {
   seed?: number;
   /** Run the clip search (AWQ only; default true). */
   clip?: boolean;
-  /** AutoAWQ's scale rule s = x^r / w^(1-r) (true, default) or llm-awq's s = x^r. */
-  duoScaling?: boolean;
+  /**
+   * AutoAWQ's scale rule s = x^r / w^(1-r) (true, default), llm-awq's s = x^r
+   * (false), or "both" (each group takes the better rule; twice the search).
+   */
+  duoScaling?: boolean | "both";
   /** Continue from the layers finished in `<out>.partial`. */
   resume?: boolean;
   /** Replace an existing output directory (and a stale `<out>.partial`). */
@@ -103,7 +106,7 @@ export interface ResolvedQuantizeOptions {
   /** Clip search. */
   clip: boolean;
   /** Scale rule: AutoAWQ's (true) or llm-awq's (false). */
-  duoScaling: boolean;
+  duoScaling: boolean | "both";
   /** Packing. */
   layout: "gemm" | "gemv";
 }

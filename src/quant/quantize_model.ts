@@ -48,7 +48,7 @@ export interface QuantizeOptions {
   /** Run the clip search (AWQ only; default true). */
   clip?: boolean;
   /** AutoAWQ's s = x^r / w^(1-r) (true, default) or llm-awq's s = x^r. */
-  duoScaling?: boolean;
+  duoScaling?: boolean | "both";
   /** The device (AWQ only). */
   gpu?: GpuContext;
   /**
@@ -313,6 +313,7 @@ export async function quantizeModel(
           group: d.group,
           ratio: d.ratio,
           scaled: d.scaled,
+          rule: d.rule,
           lossBefore: d.lossBefore,
           lossAfter: d.lossAfter,
         })),

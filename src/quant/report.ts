@@ -29,6 +29,8 @@ export interface ScalingReportJson {
   ratio: number;
   /** False when no scaling (s = 1) beat every candidate: the group is left unscaled. */
   scaled: boolean;
+  /** Scale rule of the chosen candidate: "duo" (x^r / w^(1-r)) or "x" (x^r). */
+  rule?: "duo" | "x";
   /** Loss with unscaled quantized weights (s = 1). */
   loss_before: number;
   /** Loss with the chosen scales. */
@@ -159,6 +161,7 @@ export function layerReportJson(l: LayerReport): LayerReportJson {
       group: s.group,
       ratio: s.ratio,
       scaled: s.scaled ?? true,
+      ...(s.rule ? { rule: s.rule } : {}),
       loss_before: s.lossBefore,
       loss_after: s.lossAfter,
     })),
@@ -280,7 +283,9 @@ export function formatReportTable(r: QuantReport): string {
     };
     for (const s of l.scaling) {
       lines.push(
-        `${tag()}${pad(s.group, nameW)}${(s.scaled ? s.ratio.toFixed(2) : "none").padStart(7)}` +
+        `${tag()}${pad(s.group, nameW)}${
+          (s.scaled ? (s.rule === "x" ? "x" : "") + s.ratio.toFixed(2) : "none").padStart(7)
+        }` +
           `${num(s.loss_before, 12)}${num(s.loss_after, 12)}`,
       );
     }

@@ -48,6 +48,8 @@ export interface LayerReport {
     ratio: number;
     /** False when no scaling (s = 1) beat every candidate (absent: true). */
     scaled?: boolean;
+    /** Scale rule of the chosen candidate (absent: the run's only rule). */
+    rule?: "duo" | "x";
     lossBefore: number;
     lossAfter: number;
   }>;
