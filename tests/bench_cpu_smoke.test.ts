@@ -5,21 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-
-const ROOT = new URL("..", import.meta.url).pathname;
+import { runQuickBench } from "./support/bench_run.ts";
 
 Deno.test("bench --quick --json --only cpu reports CPU and WebGPU decode and prefill rates", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "bench/mod.ts", "--quick", "--json", "--only", "cpu"],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, `bench failed:\n${stderr}`);
-  const stdout = new TextDecoder().decode(out.stdout).trim();
-  assert.equal(stdout.split("\n").length, 1, stdout);
-  const report = JSON.parse(stdout);
+  const { report } = await runQuickBench("cpu");
   const cpu = report.benchmarks.cpu;
   assert.equal(cpu.error, undefined, cpu.error);
   for (const key of ["int4_int8", "int4_f32", "f16"]) {

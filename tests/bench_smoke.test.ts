@@ -14,8 +14,7 @@ import {
   STORIES260K_CONFIG,
 } from "../bench/random_model.ts";
 import { dequantizeLinear } from "../src/quant/quantizer.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
+import { runQuickBench } from "./support/bench_run.ts";
 
 /** Figures the decode benchmark must report as finite positive numbers. */
 const DECODE_KEYS = [
@@ -37,21 +36,7 @@ const DECODE_KEYS = [
 ];
 
 Deno.test("bench --quick --json --only decode prints one JSON object with every figure", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "bench/mod.ts", "--quick", "--json", "--only", "decode"],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(out.stdout).trim();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, `bench failed:\n${stderr}`);
-  assert.equal(
-    stdout.split("\n").length,
-    1,
-    `expected one line of JSON on stdout, got:\n${stdout}`,
-  );
-  const report = JSON.parse(stdout);
+  const { report, stderr } = await runQuickBench("decode");
   assert.equal(typeof report, "object");
   assert.equal(report.quick, true);
   assert.equal(typeof report.adapter, "string");
@@ -149,15 +134,7 @@ const INT4_KEYS = [
 ];
 
 Deno.test("bench --quick --json --only int4 reports GEMV, model and split figures", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "bench/mod.ts", "--quick", "--json", "--only", "int4"],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, `bench failed:\n${stderr}`);
-  const report = JSON.parse(new TextDecoder().decode(out.stdout).trim());
+  const { report } = await runQuickBench("int4");
   const int4 = report.benchmarks.int4;
   assert.equal(int4.error, undefined);
   for (const key of INT4_KEYS) {

@@ -5,21 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-
-const ROOT = new URL("..", import.meta.url).pathname;
+import { runQuickBench } from "./support/bench_run.ts";
 
 Deno.test("bench --quick --json --only wasmgemv reports GB/s and fractions of the read bandwidth", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "bench/mod.ts", "--quick", "--json", "--only", "wasmgemv"],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, `bench failed:\n${stderr}`);
-  const stdout = new TextDecoder().decode(out.stdout).trim();
-  assert.equal(stdout.split("\n").length, 1, stdout);
-  const bench = JSON.parse(stdout).benchmarks.wasmgemv;
+  const bench = (await runQuickBench("wasmgemv")).report.benchmarks.wasmgemv;
   assert.equal(bench.error, undefined, bench.error);
   for (const t of [1, 2]) {
     for (
@@ -37,5 +26,8 @@ Deno.test("bench --quick --json --only wasmgemv reports GB/s and fractions of th
       assert.ok(typeof v === "number" && Number.isFinite(v) && v > 0, `${key} = ${v}`);
     }
   }
-  assert.ok(bench.notes.some((n: string) => n.startsWith("kernels: wasm simd128")), bench.notes);
+  assert.ok(
+    bench.notes.some((n: string) => n.startsWith("kernels: wasm simd128")),
+    bench.notes.join("\n"),
+  );
 });

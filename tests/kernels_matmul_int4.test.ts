@@ -28,8 +28,6 @@ import {
   withKernels,
 } from "./support/seeded.ts";
 
-const TOL = { abs: 1e-5, rel: 1e-4 };
-
 /** [T, K, N, groupSize]: one row, one group, short last group, K < 8, K not a multiple of 32. */
 const SHAPES: [number, number, number, number][] = [
   [1, 32, 1, 32],
