@@ -335,5 +335,9 @@ export class WorkerEngine implements InferenceEngine {
     clearTimeout(timer);
     this.#fail("the server is shutting down");
     this.#worker.terminate();
+    // terminate() returns before the Worker's thread has torn down its GPU
+    // device; a process that exits in that window can crash in the driver's
+    // teardown (seen with Mesa's lavapipe: SIGSEGV after a clean shutdown).
+    await new Promise((res) => setTimeout(res, 250));
   }
 }
