@@ -576,7 +576,7 @@ export class WebGpuKernels {
   }
 
   /** RoPE on q (in place) and k (into the cache), v copied into the cache. */
-  async ropeStore(
+  ropeStore(
     q: GPUBuffer,
     k: GPUBuffer,
     v: GPUBuffer,
@@ -587,27 +587,33 @@ export class WebGpuKernels {
     shape: AttentionShape,
     theta: number,
   ): Promise<Dispatch> {
+    return this.#ropeStore("rope_store", [q, k, v, kCache, vCache, state], T, shape, theta);
+  }
+
+  /** One RoPE + KV store dispatch of `shader` over `buffers` and its uniform block. */
+  async #ropeStore(
+    shader: "rope_store" | "rope_store_batched",
+    buffers: GPUBuffer[],
+    T: number,
+    shape: AttentionShape,
+    theta: number,
+  ): Promise<Dispatch> {
     const pipeline = await this.#pipelines.get({
-      shader: "rope_store",
-      entry: "rope_store",
+      shader,
+      entry: shader,
       constants: { WG },
       kv: this.#kv(shape),
     });
     const params = this.#ropeParams(T, shape, theta);
     const n = T * (shape.nHeads + shape.nKv) * (shape.headDim / 2);
-    return makeDispatch(
-      this.#gpu,
-      pipeline,
-      [q, k, v, kCache, vCache, state, params],
-      Math.ceil(n / WG),
-    );
+    return makeDispatch(this.#gpu, pipeline, [...buffers, params], Math.ceil(n / WG));
   }
 
   /**
    * Causal GQA attention of T queries over the cache; the kernel comes from
    * {@link ATTENTION_KERNELS} unless `options.entry` names one.
    */
-  async attention(
+  attention(
     q: GPUBuffer,
     kCache: GPUBuffer,
     vCache: GPUBuffer,
@@ -620,22 +626,32 @@ export class WebGpuKernels {
     const kernel = options.entry
       ? ATTENTION_KERNELS.find((k) => k.shader === options.entry)!
       : ATTENTION_KERNELS.find((k) => k.when(shape, this.#gpu))!;
+    return this.#attention(kernel, kernel.shader, [q, kCache, vCache, out, state], T, shape);
+  }
+
+  /**
+   * One attention dispatch of `shader` (the kernel's single or batched file)
+   * over `buffers` and its uniform block. The row-per-invocation forms read
+   * heads as vec4s.
+   */
+  async #attention(
+    kernel: AttentionKernel,
+    shader: string,
+    buffers: GPUBuffer[],
+    T: number,
+    shape: AttentionShape,
+  ): Promise<Dispatch> {
     if (kernel.shader === "attention_rows" && shape.headDim % 4 !== 0) {
-      throw new GpuError(`attention_rows needs a head size divisible by 4 (got ${shape.headDim})`);
+      throw new GpuError(`${shader} needs a head size divisible by 4 (got ${shape.headDim})`);
     }
     const pipeline = await this.#pipelines.get({
-      shader: kernel.shader,
-      entry: kernel.shader,
+      shader,
+      entry: shader,
       constants: { WG },
       kv: this.#kv(shape),
     });
     const params = this.#attentionParams(T, shape);
-    return makeDispatch(
-      this.#gpu,
-      pipeline,
-      [q, kCache, vCache, out, state, params],
-      kernel.workgroups(T, shape),
-    );
+    return makeDispatch(this.#gpu, pipeline, [...buffers, params], kernel.workgroups(T, shape));
   }
 
   /**
@@ -643,7 +659,7 @@ export class WebGpuKernels {
    * row r is a token of slot rows[r].x at position states[slot].pos +
    * rows[r].y; the caches are [slots, shape.maxSeq, kvDim].
    */
-  async ropeStoreBatched(
+  ropeStoreBatched(
     q: GPUBuffer,
     k: GPUBuffer,
     v: GPUBuffer,
@@ -655,19 +671,12 @@ export class WebGpuKernels {
     shape: AttentionShape,
     theta: number,
   ): Promise<Dispatch> {
-    const pipeline = await this.#pipelines.get({
-      shader: "rope_store_batched",
-      entry: "rope_store_batched",
-      constants: { WG },
-      kv: this.#kv(shape),
-    });
-    const params = this.#ropeParams(T, shape, theta);
-    const n = T * (shape.nHeads + shape.nKv) * (shape.headDim / 2);
-    return makeDispatch(
-      this.#gpu,
-      pipeline,
-      [q, k, v, kCache, vCache, states, rows, params],
-      Math.ceil(n / WG),
+    return this.#ropeStore(
+      "rope_store_batched",
+      [q, k, v, kCache, vCache, states, rows],
+      T,
+      shape,
+      theta,
     );
   }
 
@@ -677,7 +686,7 @@ export class WebGpuKernels {
    * states[slot].pos + rows[r].y); the form comes from
    * {@link ATTENTION_KERNELS} (its `batched` file) unless `options.entry` names one.
    */
-  async attentionBatched(
+  attentionBatched(
     q: GPUBuffer,
     kCache: GPUBuffer,
     vCache: GPUBuffer,
@@ -691,23 +700,12 @@ export class WebGpuKernels {
     const kernel = options.entry
       ? ATTENTION_KERNELS.find((k) => k.batched === options.entry)!
       : ATTENTION_KERNELS.find((k) => k.when(shape, this.#gpu))!;
-    if (kernel.batched === "attention_rows_batched" && shape.headDim % 4 !== 0) {
-      throw new GpuError(
-        `attention_rows_batched needs a head size divisible by 4 (got ${shape.headDim})`,
-      );
-    }
-    const pipeline = await this.#pipelines.get({
-      shader: kernel.batched,
-      entry: kernel.batched,
-      constants: { WG },
-      kv: this.#kv(shape),
-    });
-    const params = this.#attentionParams(T, shape);
-    return makeDispatch(
-      this.#gpu,
-      pipeline,
-      [q, kCache, vCache, out, states, rows, params],
-      kernel.workgroups(T, shape),
+    return this.#attention(
+      kernel,
+      kernel.batched,
+      [q, kCache, vCache, out, states, rows],
+      T,
+      shape,
     );
   }
 
