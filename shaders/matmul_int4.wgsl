@@ -14,6 +14,7 @@
 
 //!include matmul_int4_core
 //!include matmul_int4_output
+//!include tile_4x4
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 
@@ -215,28 +216,8 @@ fn gemm_u4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
       xs[e] = v;
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < TK; kk++) {
-      var a: array<f32, 4>;
-      var b: array<f32, 4>;
-      for (var i = 0u; i < 4u; i++) {
-        a[i] = xs[(lid.y * 4u + i) * TK + kk];
-        b[i] = ws[(lid.x * 4u + i) * TK + kk];
-      }
-      for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-          acc[i * 4u + j] += a[i] * b[j];
-        }
-      }
-    }
+    tile_accumulate(&acc, lid);
     workgroupBarrier();
   }
-  for (var i = 0u; i < 4u; i++) {
-    let t = t0 + lid.y * 4u + i;
-    for (var j = 0u; j < 4u; j++) {
-      let n = n0 + lid.x * 4u + j;
-      if (t < p.T && n < p.N) {
-        store(t, n, acc[i * 4u + j]);
-      }
-    }
-  }
+  tile_store(&acc, lid, t0, n0, p.T, p.N);
 }
