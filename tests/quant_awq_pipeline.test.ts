@@ -9,9 +9,9 @@
 import assert from "node:assert/strict";
 import { acquireGpu, type GpuContext } from "../src/gpu/device.ts";
 import type { LlamaConfig } from "../src/model/config.ts";
-import { attention, matmul, rmsnorm, ropeRotateHalf, siluMul } from "../src/model/reference_ops.ts";
 import { ReferenceLlama } from "../src/model/reference_llama.ts";
-import type { LayerWeights, LlamaWeights } from "../src/model/weights.ts";
+import { referenceLayer } from "../src/model/reference_layer.ts";
+import type { LlamaWeights } from "../src/model/weights.ts";
 import {
   awqLayer,
   candidateScales,
@@ -45,48 +45,6 @@ function calibration(config: LlamaConfig, n: number, len: number, seed: number):
     ids[0] = config.bosTokenId ?? 1;
     return ids;
   });
-}
-
-/** One decoder layer in plain TypeScript over sequences of L tokens (positions t % L). */
-function referenceLayer(
-  c: LlamaConfig,
-  l: LayerWeights,
-  x: Float32Array,
-  L: number,
-): Float32Array {
-  const dim = c.hiddenSize, qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim;
-  const N = x.length / dim;
-  const heads = { numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim };
-  const pos = Array.from({ length: L }, (_, t) => t);
-  const h = new Float32Array(x);
-  const xb = rmsnorm(x, l.attnNorm.data, c.rmsNormEps);
-  const q = matmul(xb, l.wq.data, dim, l.bq?.data);
-  const k = matmul(xb, l.wk.data, dim, l.bk?.data);
-  const v = matmul(xb, l.wv.data, dim, l.bv?.data);
-  const att = new Float32Array(N * qDim);
-  for (let s = 0; s < N / L; s++) {
-    const qs = ropeRotateHalf(
-      q.slice(s * L * qDim, (s + 1) * L * qDim),
-      pos,
-      c.headDim,
-      c.ropeTheta,
-    );
-    const ks = ropeRotateHalf(
-      k.slice(s * L * kvDim, (s + 1) * L * kvDim),
-      pos,
-      c.headDim,
-      c.ropeTheta,
-    );
-    const vs = v.slice(s * L * kvDim, (s + 1) * L * kvDim);
-    att.set(attention(qs, ks, vs, pos, heads), s * L * qDim);
-  }
-  const o = matmul(att, l.wo.data, qDim);
-  for (let i = 0; i < h.length; i++) h[i] += o[i];
-  const xb2 = rmsnorm(h, l.ffnNorm.data, c.rmsNormEps);
-  const act = siluMul(matmul(xb2, l.wGate.data, dim), matmul(xb2, l.wUp.data, dim));
-  const down = matmul(act, l.wDown.data, c.intermediateSize);
-  for (let i = 0; i < h.length; i++) h[i] += down[i];
-  return h;
 }
 
 function embed(w: LlamaWeights, cal: Int32Array[]): Float32Array {
@@ -190,7 +148,7 @@ Deno.test("awqLayer's full-precision forward (next) matches a TypeScript layer o
       const cal = calibration(config, 3, 7, 9);
       const x = embed(w, cal);
       const r = await awqLayer(gpu, config, w.layers[0], x, 7, SETTINGS, { clip: false });
-      const exp = referenceLayer(config, w.layers[0], x, 7);
+      const exp = referenceLayer(config, w.layers[0], x, 7).out;
       assertClose(r.next, exp, { abs: 1e-4, rel: 1e-4 }, `kv ${numKvHeads} next`);
       assert.equal(r.clip.size, 0, "clip: false runs no clip search");
     }
@@ -260,8 +218,8 @@ for (const [label, config] of VARIANTS) {
       let h = embed(w, cal);
       let changed = false;
       for (let i = 0; i < config.numLayers; i++) {
-        const orig = referenceLayer(config, w.layers[i], h, 8);
-        const scaled = referenceLayer(config, r.weights.layers[i], h, 8);
+        const orig = referenceLayer(config, w.layers[i], h, 8).out;
+        const scaled = referenceLayer(config, r.weights.layers[i], h, 8).out;
         assertClose(scaled, orig, { abs: 1e-4, rel: 0 }, `${label} layer ${i} FP output`);
         changed ||= r.weights.layers[i].attnNorm.data.some((v, c) =>
           v !== w.layers[i].attnNorm.data[c]

@@ -22,7 +22,7 @@
 
 import { parseArgs } from "node:util";
 import { loadModel } from "../src/model/load_model.ts";
-import { attention, matmul, rmsnorm, ropeRotateHalf, siluMul } from "../src/model/reference_ops.ts";
+import { referenceLayer } from "../src/model/reference_layer.ts";
 import type { LayerWeights, LlamaWeights } from "../src/model/weights.ts";
 
 const { values, positionals } = parseArgs({
@@ -47,23 +47,11 @@ const ids = fp.tokenizer.encode(await Deno.readTextFile(textPath), { bos: true }
 const wins = Array.from({ length: nWin }, (_, i) => ids.slice(i * seqlen, (i + 1) * seqlen));
 const c = fp.weights.config;
 const dim = c.hiddenSize;
-const heads = { numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim };
 
-/** One layer's attention output, MLP output and layer output for inputs x. */
+/** One layer's attention output, MLP output and layer output for one window x. */
 function layerForward(L: LayerWeights, x: Float32Array, T: number) {
-  const pos = Array.from({ length: T }, (_, t) => t);
-  const xb = rmsnorm(x, L.attnNorm.data, c.rmsNormEps);
-  const q = matmul(xb, L.wq.data, dim, L.bq?.data);
-  const k = matmul(xb, L.wk.data, dim, L.bk?.data);
-  const v = matmul(xb, L.wv.data, dim, L.bv?.data);
-  ropeRotateHalf(q, pos, c.headDim, c.ropeTheta, q);
-  ropeRotateHalf(k, pos, c.headDim, c.ropeTheta, k);
-  const o = matmul(attention(q, k, v, pos, heads), L.wo.data, c.numHeads * c.headDim);
-  const h = x.map((val, i) => val + o[i]);
-  const xb2 = rmsnorm(h, L.ffnNorm.data, c.rmsNormEps);
-  const g = siluMul(matmul(xb2, L.wGate.data, dim), matmul(xb2, L.wUp.data, dim));
-  const m = matmul(g, L.wDown.data, c.intermediateSize);
-  return { o, m, out: h.map((val, i) => val + m[i]) };
+  const r = referenceLayer(c, L, x, T);
+  return { o: r.attention, m: r.mlp, out: r.out };
 }
 
 interface Stats {
@@ -88,7 +76,7 @@ const acc = new Map<string, Stats[]>(
 );
 for (const win of wins) {
   const T = win.length;
-  let x = new Float32Array(T * dim);
+  let x: Float32Array = new Float32Array(T * dim);
   win.forEach((t, i) => x.set(fp.weights.embed.data.subarray(t * dim, (t + 1) * dim), i * dim));
   for (let l = 0; l < c.numLayers; l++) {
     const ref = layerForward(fp.weights.layers[l], x, T);
