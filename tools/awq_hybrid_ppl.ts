@@ -20,12 +20,9 @@
  */
 
 import { parseArgs } from "node:util";
-import { acquireGpu } from "../src/gpu/device.ts";
-import { GpuLlama } from "../src/model/gpu_llama.ts";
 import { loadModel } from "../src/model/load_model.ts";
 import type { LayerWeights, LlamaWeights } from "../src/model/weights.ts";
-import { evaluatePerplexity } from "../src/engine/perplexity.ts";
-import { buildTokenStream, windows } from "../src/engine/perplexity_stream.ts";
+import { weightsPerplexity } from "./weights_perplexity.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -47,21 +44,8 @@ const fp = await loadModel(fpPath);
 const F = fp.weights;
 const A = (await loadModel(aPath)).weights;
 const B = (await loadModel(bPath)).weights;
-const text = await Deno.readTextFile(textPath);
-const stream = buildTokenStream(
-  text.slice(0, Math.floor(text.length * Number(values.fraction))),
-  fp.tokenizer,
-);
-const gpu = await acquireGpu();
-
-async function ppl(w: LlamaWeights): Promise<string> {
-  const m = await GpuLlama.load(gpu, w, { weightDType: "f32" });
-  try {
-    return (await evaluatePerplexity(m, windows(stream, m.maxSeq))).ppl.toFixed(4);
-  } finally {
-    m.destroy();
-  }
-}
+const judge = await weightsPerplexity(fp.tokenizer, textPath, Number(values.fraction));
+const ppl = async (w: LlamaWeights) => (await judge.ppl(w)).toFixed(4);
 const ATTN: (keyof LayerWeights)[] = ["attnNorm", "wq", "wk", "wv", "wo", "bq", "bk", "bv"];
 const MLP: (keyof LayerWeights)[] = ["ffnNorm", "wGate", "wUp", "wDown"];
 /** F with layer `l`'s fields `fields` taken from Q. */
@@ -91,4 +75,4 @@ for (const l of which) {
     );
   }
 }
-gpu.destroy();
+judge.close();

@@ -30,12 +30,9 @@
  */
 
 import { parseArgs } from "node:util";
-import { acquireGpu } from "../src/gpu/device.ts";
-import { GpuLlama } from "../src/model/gpu_llama.ts";
 import { loadModel } from "../src/model/load_model.ts";
 import type { HostTensor, LayerWeights, LlamaWeights } from "../src/model/weights.ts";
-import { evaluatePerplexity } from "../src/engine/perplexity.ts";
-import { buildTokenStream, windows } from "../src/engine/perplexity_stream.ts";
+import { weightsPerplexity } from "./weights_perplexity.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -56,20 +53,8 @@ const fp = await loadModel(fpPath);
 const F = fp.weights;
 const c = F.config;
 const chosen = values.layer === "all" ? F.layers.map((_, i) => i) : [Number(values.layer)];
-const text = await Deno.readTextFile(textPath);
-const stream = buildTokenStream(
-  text.slice(0, Math.floor(text.length * Number(values.fraction))),
-  fp.tokenizer,
-);
-const gpu = await acquireGpu();
-async function ppl(w: LlamaWeights): Promise<number> {
-  const m = await GpuLlama.load(gpu, w, { weightDType: "f32" });
-  try {
-    return (await evaluatePerplexity(m, windows(stream, m.maxSeq))).ppl;
-  } finally {
-    m.destroy();
-  }
-}
+const judge = await weightsPerplexity(fp.tokenizer, textPath, Number(values.fraction));
+const ppl = (w: LlamaWeights) => judge.ppl(w);
 const tensor = (data: Float32Array, shape: number[]): HostTensor => ({ data, shape, dtype: "F32" });
 
 /** Per-output-row factor r with q[row] ≈ a[row] / r (least squares), or all 1. */
@@ -151,4 +136,4 @@ for (const path of ckpts) {
       .join("\t"),
   );
 }
-gpu.destroy();
+judge.close();
