@@ -30,6 +30,12 @@ const WASM_HEADS = { hiddenSize: 48, headDim: 8 };
 const KERNELS: { name: string; make: () => Promise<CpuKernels> }[] = [
   { name: "TsKernels", make: () => Promise.resolve(new TsKernels()) },
   { name: "WasmKernels", make: () => createWasmKernels({ threads: 2, activations: "f32" }) },
+  {
+    // a host without SharedArrayBuffer: one thread on an unshared memory, which
+    // grows (detaching its buffer) as the weights are placed
+    name: "WasmKernels on an unshared memory",
+    make: () => createWasmKernels({ threads: 2, activations: "f32", sharedMemory: false }),
+  },
 ];
 
 for (const { name, make } of KERNELS) {

@@ -13,6 +13,7 @@ import type { CpuKernels } from "../src/cpu/cpu_kernels.ts";
 import { TsKernels } from "../src/cpu/ts_kernels.ts";
 import { createWasmKernels, type WasmKernelsOptions } from "../src/cpu/wasm_kernels.ts";
 import { detectWasmFeatures } from "../src/cpu/wasm/kernels_module.ts";
+import { CHUNK_BYTES, rowsPerChunk } from "../src/cpu/wasm_tasks.ts";
 import { AwqEdgeError } from "../src/errors.ts";
 import type { HostTensor } from "../src/model/weights.ts";
 import {
@@ -80,6 +81,57 @@ function runMatmul(k: CpuKernels, t: HostTensor, xs: Float32Array, T: number, bi
   const plain = k.alloc(T * rows * 4);
   k.matmul(w, x, plain, T);
   return { acc: k.f32(y, T * rows).slice(), plain: k.f32(plain, T * rows).slice() };
+}
+
+/**
+ * matmuls() (one job of several linears, and the split fallbacks) and
+ * swiglu() on awkward shapes: rows not a multiple of 4, several chunks per
+ * linear, mixed kinds, more linears than one job takes.
+ */
+function fusedOps(k: CpuKernels): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  const run = (name: string, tensors: HostTensor[], T: number, biased: boolean) => {
+    const cols = tensors[0].shape[1];
+    const x = k.vector(randomFloats(rng(name.length), T * cols, -2, 2));
+    const outs = tensors.map((t, i) => ({
+      w: k.linear(t, `${name}.${i}`),
+      y: k.alloc(T * t.shape[0] * 4),
+      bias: biased ? k.vector(randomFloats(rng(i + 40), t.shape[0])) : undefined,
+    }));
+    k.matmuls(x, T, outs);
+    outs.forEach((o, i) => out[`${name}.${i}`] = k.f32(o.y, T * o.w.rows).slice());
+  };
+  const r = rng(31);
+  const qkv = [randomInt4Tensor(r, 130, 256, 128), randomInt4Tensor(r, 34, 256, 128)];
+  qkv.push(randomInt4Tensor(r, 34, 256, 128));
+  run("qkv T1", qkv, 1, true);
+  run("qkv T5", qkv, 5, true);
+  run("many rows", [randomInt4Tensor(r, 1001, 512, 64), randomInt4Tensor(r, 7, 512, 64)], 2, false);
+  const mixed = [
+    randomInt4Tensor(r, 9, 64, 32),
+    randomDenseTensor(r, 5, 64, "F16"),
+    randomDenseTensor(r, 6, 64, "F32"),
+    randomInt4Tensor(r, 11, 64, 64),
+  ];
+  run("mixed kinds, four linears", mixed, 3, true);
+  const swiglu = (name: string, g: HostTensor, u: HostTensor, T: number) => {
+    const [n, cols] = g.shape;
+    const x = k.vector(randomFloats(rng(name.length + 5), T * cols, -2, 2));
+    const gate = k.alloc(T * n * 4), up = k.alloc(T * n * 4);
+    k.swiglu(k.linear(g, `${name}.gate`), k.linear(u, `${name}.up`), x, gate, up, T);
+    out[name] = k.f32(gate, T * n).slice();
+  };
+  const gate = randomInt4Tensor(r, 301, 256, 64), up = randomInt4Tensor(r, 301, 256, 64);
+  swiglu("swiglu T1", gate, up, 1);
+  swiglu("swiglu T6", gate, up, 6);
+  swiglu(
+    "swiglu many chunks",
+    randomInt4Tensor(r, 1203, 128, 128),
+    randomInt4Tensor(r, 1203, 128, 128),
+    3,
+  );
+  swiglu("swiglu int4 gate, f16 up", gate, randomDenseTensor(r, 301, 256, "F16"), 2);
+  return out;
 }
 
 function otherOps(k: CpuKernels): Record<string, Float32Array> {
@@ -150,6 +202,14 @@ for (const simd of ["relaxed", "plain"] as const) {
               assertClose(got.plain, want.plain, ATOL, RTOL, c.name);
             });
           }
+          await t.step("matmuls (fused and split) and swiglu", () => {
+            const got = fusedOps(wk);
+            const want = fusedOps(tk);
+            assert.equal(Object.keys(got).length, 16);
+            for (const name of Object.keys(want)) {
+              assertClose(got[name], want[name], ATOL, RTOL, name);
+            }
+          });
           await t.step("rmsnorm, siluMul, rope, attention, embed", () => {
             const got = otherOps(wk);
             const want = otherOps(tk);
@@ -252,4 +312,17 @@ Deno.test("a runtime without SIMD is a clear error", async () => {
 
 Deno.test("detectWasmFeatures finds SIMD, relaxed SIMD and shared memory in this Deno", () => {
   assert.deepEqual(detectWasmFeatures(), { simd: true, relaxed: true, sharedMemory: true });
+});
+
+Deno.test("rowsPerChunk aims at CHUNK_BYTES in whole 4-row tiles, two chunks per thread at least", () => {
+  assert.equal(rowsPerChunk(5632, 1152, 2), 140); // 2048-wide int4 rows: ~158 KiB chunks
+  assert.equal(rowsPerChunk(32000, 4096, 2), 40); // fp16 lm_head rows
+  assert.equal(rowsPerChunk(256, 1152, 2), 64); // k/v: 4 chunks, not 2
+  assert.equal(rowsPerChunk(3, 64, 2), 4); // fewer rows than a tile
+  assert.equal(rowsPerChunk(100, CHUNK_BYTES * 2, 1), 4); // rows larger than a chunk
+  for (const [rows, bytes, threads] of [[1001, 256, 2], [11008, 2048, 8], [7, 4096, 1]]) {
+    const r = rowsPerChunk(rows, bytes, threads);
+    assert.equal(r % 4, 0);
+    assert.ok(r * bytes <= Math.max(CHUNK_BYTES, 4 * bytes));
+  }
 });

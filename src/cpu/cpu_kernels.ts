@@ -46,6 +46,16 @@ export interface CpuLinear {
   readonly label: string;
 }
 
+/** One output of {@link CpuKernels.matmuls}: `y[T, w.rows] = x · wᵀ (+ bias)`. */
+export interface MatmulOut {
+  /** The linear. */
+  w: CpuLinear;
+  /** Where its output goes. */
+  y: Ptr;
+  /** Optional bias vector [w.rows]. */
+  bias?: Ptr;
+}
+
 /** Attention geometry. */
 export interface CpuAttentionShape {
   /** Query heads. */
@@ -90,6 +100,16 @@ export interface CpuKernels {
     T: number,
     options?: { accumulate?: boolean; bias?: Ptr },
   ): void;
+  /**
+   * Several linears of the same input, e.g. q/k/v: `outs[i].y = x · wᵢᵀ
+   * (+ biasᵢ)`; the WebAssembly kernels prepare x once and run them as one job.
+   */
+  matmuls(x: Ptr, T: number, outs: readonly MatmulOut[]): void;
+  /**
+   * The feed-forward SwiGLU: `gate[T, n] = silu(x · Gᵀ) · (x · Uᵀ)` with
+   * `up` [T, n] as scratch (n = rows of both linears).
+   */
+  swiglu(wGate: CpuLinear, wUp: CpuLinear, x: Ptr, gate: Ptr, up: Ptr, T: number): void;
   /** out[t, :] = row `tokens[t]` of `table` (dequantized to f32). */
   embed(table: CpuLinear, tokens: ArrayLike<number>, out: Ptr): void;
   /** out[t] = x[t] / rms(x[t]) * w, for T rows of `dim`. */

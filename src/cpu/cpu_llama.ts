@@ -376,9 +376,11 @@ export class CpuLlama {
     for (const [l, L] of this.#layers.entries()) {
       // attention block
       k.rmsnorm(x, L.attnNorm, xb, T, dim, eps);
-      k.matmul(L.wq, xb, q, T, { bias: L.bq });
-      k.matmul(L.wk, xb, kb, T, { bias: L.bk });
-      k.matmul(L.wv, xb, v, T, { bias: L.bv });
+      k.matmuls(xb, T, [
+        { w: L.wq, y: q, bias: L.bq },
+        { w: L.wk, y: kb, bias: L.bk },
+        { w: L.wv, y: v, bias: L.bv },
+      ]);
       let row = 0;
       for (const s of segments) {
         const qs = q + row * qDim * 4;
@@ -393,10 +395,8 @@ export class CpuLlama {
       k.matmul(L.wo, att, x, T, { accumulate: true }); // x += Wo · att
       // feed-forward block
       k.rmsnorm(x, L.ffnNorm, xb, T, dim, eps);
-      k.matmul(L.wGate, xb, gate, T);
-      k.matmul(L.wUp, xb, up, T);
-      k.siluMul(gate, up, T * c.intermediateSize);
-      k.matmul(L.wDown, gate, x, T, { accumulate: true }); // x += Wdown · (silu(g) * u)
+      k.swiglu(L.wGate, L.wUp, xb, gate, up, T); // gate = silu(Wgate · xb) * (Wup · xb)
+      k.matmul(L.wDown, gate, x, T, { accumulate: true }); // x += Wdown · gate
     }
     if (rows === "none") return new Float32Array(0);
     const n = rows === "all" ? T : 1;

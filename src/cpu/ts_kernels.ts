@@ -29,6 +29,7 @@ import type {
   CpuAttentionShape,
   CpuKernels,
   CpuLinear,
+  MatmulOut,
   Ptr,
 } from "./cpu_kernels.ts";
 import { checkLinearTensor, int4BlockSize } from "./int4_layout.ts";
@@ -161,6 +162,18 @@ export class TsKernels implements CpuKernels {
         out[t * rows + r] = options.accumulate ? out[t * rows + r] + acc : acc;
       }
     }
+  }
+
+  /** Each output in turn (the reference has nothing to share). */
+  matmuls(x: Ptr, T: number, outs: readonly MatmulOut[]): void {
+    for (const o of outs) this.matmul(o.w, x, o.y, T, { bias: o.bias });
+  }
+
+  /** gate = silu(x · Gᵀ) · (x · Uᵀ): two matmuls, then the SiLU-mul. */
+  swiglu(wGate: CpuLinear, wUp: CpuLinear, x: Ptr, gate: Ptr, up: Ptr, T: number): void {
+    this.matmul(wGate, x, gate, T);
+    this.matmul(wUp, x, up, T);
+    this.siluMul(gate, up, T * wGate.rows);
   }
 
   /** out[t, :] = row tokens[t] of the table. */

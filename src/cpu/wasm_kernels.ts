@@ -24,6 +24,7 @@ import type {
   CpuAttentionShape,
   CpuKernels,
   CpuLinear,
+  MatmulOut,
   Ptr,
 } from "./cpu_kernels.ts";
 import { checkLinearTensor, int4BlockSize, repackInt4 } from "./int4_layout.ts";
@@ -37,6 +38,7 @@ import type { SimdVariant } from "./wasm/kernels_wat.ts";
 import {
   A,
   ChunkRunner,
+  controlBlock,
   CTRL_BYTES,
   CTRL_DONE,
   CTRL_EXIT,
@@ -50,11 +52,16 @@ import {
   KIND_Q4F32,
   KIND_Q4I8,
   M,
+  MAX_PARTS,
   OP_ATTENTION,
   OP_MATMUL,
   OP_READ,
+  OP_SWIGLU,
+  P,
+  PART_BASE,
+  PART_SLOTS,
   R,
-  ROWS_PER_CHUNK,
+  rowsPerChunk,
 } from "./wasm_tasks.ts";
 
 const PAGE = 65536;
@@ -213,7 +220,7 @@ export class WasmKernels implements CpuKernels {
   #memory: WebAssembly.Memory;
   readonly #ex: Record<string, Fn>;
   readonly #workers: Worker[];
-  readonly #ctrl: Int32Array;
+  #ctrlView: Int32Array;
   readonly #runner: ChunkRunner;
   #top = CTRL_BYTES;
   #gen = 0;
@@ -232,7 +239,7 @@ export class WasmKernels implements CpuKernels {
     this.#memory = memory;
     this.#ex = instance.exports as unknown as Record<string, Fn>;
     this.#workers = workers;
-    this.#ctrl = new Int32Array(memory.buffer, 0, CTRL_BYTES / 4);
+    this.#ctrlView = controlBlock(memory);
     this.#runner = new ChunkRunner(instance.exports, memory, 0);
     this.threads = workers.length + 1;
     this.activations = opts.activations;
@@ -240,6 +247,12 @@ export class WasmKernels implements CpuKernels {
     this.notes = opts.notes;
     this.description = `wasm simd128${opts.variant === "relaxed" ? "+relaxed" : ""}, ` +
       `${opts.activations} activations, ${this.threads} thread${this.threads > 1 ? "s" : ""}`;
+  }
+
+  /** The control block, viewed anew when an unshared memory has grown (detaching the old view). */
+  get #ctrl(): Int32Array {
+    if (this.#ctrlView.buffer !== this.#memory.buffer) this.#ctrlView = controlBlock(this.#memory);
+    return this.#ctrlView;
   }
 
   /** Bytes allocated so far. */
@@ -387,7 +400,46 @@ export class WasmKernels implements CpuKernels {
     T: number,
     options: { accumulate?: boolean; bias?: Ptr } = {},
   ): void {
-    const lw = asWasm(w);
+    this.#matmulJob(OP_MATMUL, [{ w, y, bias: options.bias }], x, T, options.accumulate ?? false);
+  }
+
+  /**
+   * Several linears over the same input as one job (the input prepared
+   * once); linears of different kinds or block sizes run one after another.
+   */
+  matmuls(x: Ptr, T: number, outs: readonly MatmulOut[]): void {
+    for (let i = 0; i < outs.length; i += MAX_PARTS) {
+      const group = outs.slice(i, i + MAX_PARTS);
+      if (group.every((o) => sameJob(asWasm(o.w), asWasm(group[0].w)))) {
+        this.#matmulJob(OP_MATMUL, group, x, T, false);
+      } else {
+        for (const o of group) this.#matmulJob(OP_MATMUL, [o], x, T, false);
+      }
+    }
+  }
+
+  /**
+   * gate[T, n] = silu(x · Gᵀ) · (x · Uᵀ), with `up` [T, n] as scratch: one
+   * job whose chunks compute both linears' rows and apply the SiLU to them.
+   */
+  swiglu(wGate: CpuLinear, wUp: CpuLinear, x: Ptr, gate: Ptr, up: Ptr, T: number): void {
+    const g = asWasm(wGate), u = asWasm(wUp);
+    if (g.rows === u.rows && sameJob(g, u)) {
+      this.#matmulJob(OP_SWIGLU, [{ w: g, y: gate }, { w: u, y: up }], x, T, false);
+    } else {
+      this.matmul(g, x, gate, T);
+      this.matmul(u, x, up, T);
+      this.siluMul(gate, up, T * g.rows);
+    }
+  }
+
+  /**
+   * Prepares the input once (int8 codes and block sums, or padded f32
+   * values) and runs `outs` — linears of one kind, block and width — as one
+   * job of row chunks.
+   */
+  #matmulJob(op: number, outs: readonly MatmulOut[], x: Ptr, T: number, acc: boolean): void {
+    const lw = asWasm(outs[0].w);
     const { cols, code } = lw;
     const ex = this.#ex;
     let xp = x, xStride = cols * 4, xd = 0, xs = 0;
@@ -421,24 +473,34 @@ export class WasmKernels implements CpuKernels {
         ex.prep_f32(x + t * cols * 4, cols, n, scale, xp + t * xStride, 0, 0);
       }
     }
-    const params = [];
+    const params: number[] = [];
     params[M.kind] = code;
     params[M.block] = lw.block;
-    params[M.rows] = lw.rows;
     params[M.T] = T;
-    params[M.w] = lw.w;
-    params[M.s] = lw.s;
-    params[M.m] = lw.m;
-    params[M.rowBytes] = lw.rowBytes;
     params[M.blocksOrN] = lw.blocksOrN;
     params[M.x] = xp;
     params[M.xStride] = xStride;
     params[M.xd] = xd;
     params[M.xs] = xs;
-    params[M.y] = y;
-    params[M.bias] = options.bias ?? 0;
-    params[M.acc] = options.accumulate ? 1 : 0;
-    this.#run(OP_MATMUL, Math.ceil(lw.rows / ROWS_PER_CHUNK), params);
+    params[M.acc] = acc ? 1 : 0;
+    params[M.parts] = outs.length;
+    let chunks = 0;
+    for (const [i, o] of outs.entries()) {
+      const w = asWasm(o.w);
+      const b = PART_BASE + i * PART_SLOTS;
+      const rpc = rowsPerChunk(w.rows, w.rowBytes, this.threads);
+      params[b + P.w] = w.w;
+      params[b + P.s] = w.s;
+      params[b + P.m] = w.m;
+      params[b + P.rowBytes] = w.rowBytes;
+      params[b + P.rows] = w.rows;
+      params[b + P.y] = o.y;
+      params[b + P.bias] = o.bias ?? 0;
+      params[b + P.rowsPerChunk] = rpc;
+      // SwiGLU's chunks cover gate and up at once: count the gate's only.
+      if (op === OP_MATMUL || i === 0) chunks += Math.ceil(w.rows / rpc);
+    }
+    this.#run(op, chunks, params);
   }
 
   /** Posts a job to every thread, works on it, and returns when it is done. */
@@ -618,4 +680,10 @@ function interleavedIndex(r: number, b: number, blocks: number): number {
 function asWasm(w: CpuLinear): WasmLinear {
   if (!("code" in w)) throw new AwqEdgeError(`${w.label}: not a linear of the WebAssembly kernels`);
   return w as WasmLinear;
+}
+
+/** Whether two linears can share one matmul job (one prepared input). */
+function sameJob(a: WasmLinear, b: WasmLinear): boolean {
+  return a.code === b.code && a.block === b.block && a.blocksOrN === b.blocksOrN &&
+    a.cols === b.cols;
 }

@@ -11,7 +11,7 @@
 
 /// <reference lib="deno.worker" />
 
-import { ChunkRunner, CTRL_BYTES, CTRL_EXIT, CTRL_GEN } from "./wasm_tasks.ts";
+import { ChunkRunner, controlBlock, CTRL_EXIT, CTRL_GEN } from "./wasm_tasks.ts";
 
 self.onmessage = (e: MessageEvent) => {
   const { module, memory, thread, spinMs } = e.data as {
@@ -22,7 +22,7 @@ self.onmessage = (e: MessageEvent) => {
   };
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const runner = new ChunkRunner(instance.exports, memory, thread);
-  const ctrl = new Int32Array(memory.buffer, 0, CTRL_BYTES / 4);
+  const ctrl = controlBlock(memory); // shared: never detached
   // Read the generation before saying "ready": the main thread may post a job
   // or the exit signal as soon as it hears from us, and must not be missed.
   let seen = Atomics.load(ctrl, CTRL_GEN);
