@@ -1,9 +1,10 @@
 /**
  * The CPU backend behind {@link InferenceModel}: a {@link CpuLlama} whose
- * sequences sample on the host with the GPU sampler's semantics
- * (src/engine/host_sampler.ts), whose perplexity sums NLLs of each window's
- * logits in f64, and whose decode slots run one forward pass per step over
- * every active slot (weights read once per step for all of them).
+ * sequences sample with its kernels (`CpuKernels.sample`: the GPU sampler's
+ * semantics, src/engine/host_sampler.ts being the reference), whose
+ * perplexity sums NLLs of each window's logits in f64, and whose decode slots
+ * run one forward pass per step over every active slot (weights read once per
+ * step for all of them).
  *
  * @example
  * ```ts ignore
@@ -16,7 +17,6 @@
  */
 
 import { RequestError } from "../errors.ts";
-import { sampleLogits } from "../engine/host_sampler.ts";
 import {
   type DecodeSlots,
   type InferenceModel,
@@ -193,7 +193,7 @@ class CpuSequence implements SequenceDecoder {
     s.sampling = sampling;
     s.eos = new Set(eosIds);
     const logits = prefillInto(this.#model, s, promptIds);
-    const id = sampleLogits(logits, s.ctx, sampling);
+    const id = this.#model.kernels.sample(logits, s.ctx, sampling);
     s.accept(id, this.#model.maxSeq);
     return Promise.resolve(id);
   }
@@ -205,7 +205,7 @@ class CpuSequence implements SequenceDecoder {
     for (let i = 0; i < out.length && !s.done; i++) {
       const pos = s.ctx.length - 1;
       const logits = m.forward([s.ctx[pos]], pos, s.cache, "last");
-      out[i] = sampleLogits(logits, s.ctx, s.sampling);
+      out[i] = m.kernels.sample(logits, s.ctx, s.sampling);
       s.accept(out[i], m.maxSeq);
     }
     return Promise.resolve(out);
@@ -253,7 +253,7 @@ class CpuDecodeSlots implements DecodeSlots {
   prefill(slot: number, ids: readonly number[]): Promise<void> {
     const s = this.#states[slot];
     const logits = prefillInto(this.model, s, ids);
-    const id = sampleLogits(logits, s.ctx, s.sampling);
+    const id = this.model.kernels.sample(logits, s.ctx, s.sampling);
     this.#out[slot * this.maxSteps] = id;
     s.accept(id, this.model.maxSeq);
     return Promise.resolve();
@@ -285,7 +285,7 @@ class CpuDecodeSlots implements DecodeSlots {
       }));
       live.forEach((r, b) => {
         const s = this.#states[r.slot];
-        const id = sampleLogits(logits.subarray(b * V, (b + 1) * V), s.ctx, s.sampling);
+        const id = m.kernels.sample(logits.subarray(b * V, (b + 1) * V), s.ctx, s.sampling);
         this.#out[r.slot * this.maxSteps + i] = id;
         s.accept(id, m.maxSeq);
       });

@@ -20,6 +20,7 @@
  * @module
  */
 
+import type { ResolvedSampling } from "../engine/sampling_options.ts";
 import type { HostTensor } from "../model/weights.ts";
 
 /** A byte offset into the kernels' memory (16-byte aligned when from alloc). */
@@ -137,4 +138,10 @@ export interface CpuKernels {
   siluMul(gate: Ptr, up: Ptr, n: number): void;
   /** Stops the Workers and releases the memory. */
   destroy(): void;
+  /**
+   * Picks the next id from one row of `logits` given the `context` (every
+   * token so far, prompt included), as `sampleLogits` of
+   * src/engine/host_sampler.ts does (the reference).
+   */
+  sample(logits: Float32Array, context: ArrayLike<number>, sampling: ResolvedSampling): number;
 }

@@ -15,6 +15,8 @@
  */
 
 import { FormatError } from "../errors.ts";
+import { sampleLogits } from "../engine/host_sampler.ts";
+import type { ResolvedSampling } from "../engine/sampling_options.ts";
 import { dequantizeLinear } from "../quant/quantizer.ts";
 import type { HostTensor } from "../model/weights.ts";
 import {
@@ -235,6 +237,11 @@ export class TsKernels implements CpuKernels {
   /** Releases the memory. */
   destroy(): void {
     this.#memory = undefined;
+  }
+
+  /** The next id, by `sampleLogits` itself (the reference). */
+  sample(logits: Float32Array, context: ArrayLike<number>, sampling: ResolvedSampling): number {
+    return sampleLogits(logits, context, sampling);
   }
 }
 

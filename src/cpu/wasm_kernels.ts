@@ -10,13 +10,14 @@
  * - matmuls are split in 64-row chunks, attention in chunks of (row, head)
  *   units; the main thread works too and Workers take chunks with an atomic
  *   counter (`wasm_tasks.ts`). Small jobs (one chunk) stay on the main thread.
- * - RMSNorm, RoPE and SiLU-mul run in SIMD on the main thread; the
- *   embedding lookup is a copy in TypeScript.
+ * - RMSNorm, RoPE, SiLU-mul and sampling (`wasm_sampler.ts`) run in SIMD on
+ *   the main thread; the embedding lookup is a copy in TypeScript.
  *
  * @module
  */
 
 import { AwqEdgeError } from "../errors.ts";
+import type { ResolvedSampling } from "../engine/sampling_options.ts";
 import { f16BitsToF32Bits, f32ToF16 } from "../formats/half.ts";
 import type { HostTensor } from "../model/weights.ts";
 import type {
@@ -35,6 +36,7 @@ import {
   type WasmFeatures,
 } from "./wasm/kernels_module.ts";
 import type { SimdVariant } from "./wasm/kernels_wat.ts";
+import { samplerScratchBytes, wasmSample } from "./wasm_sampler.ts";
 import {
   A,
   ChunkRunner,
@@ -669,6 +671,17 @@ export class WasmKernels implements CpuKernels {
     Atomics.notify(this.#ctrl, CTRL_GEN);
     for (const w of this.#workers) w.terminate();
     this.#workers.length = 0;
+  }
+
+  #sampleScratch = { ptr: 0, bytes: 0 };
+
+  /** The next id, with the sampler's passes in SIMD (`wasm_sampler.ts`). */
+  sample(logits: Float32Array, context: ArrayLike<number>, sampling: ResolvedSampling): number {
+    const bytes = samplerScratchBytes(logits.length);
+    if (this.#sampleScratch.bytes < bytes) {
+      this.#sampleScratch = { ptr: this.alloc(bytes, "sampler scratch"), bytes };
+    }
+    return wasmSample(this.#ex, this.#memory, this.#sampleScratch.ptr, logits, context, sampling);
   }
 }
 

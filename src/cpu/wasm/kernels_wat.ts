@@ -461,8 +461,8 @@ function denseKernel(v: SimdVariant, kind: "f16" | "f32", R: number, T: number):
 }
 
 /**
- * Activation preparation and the elementwise kernels (all variants share
- * them except `quant_i8`, whose plain form stores i16).
+ * Activation preparation, the elementwise kernels and the sampler's passes
+ * (all variants share them except `quant_i8`, whose plain form stores i16).
  */
 function otherKernels(v: SimdVariant): string {
   const xBytes = v === "relaxed" ? 1 : 2;
@@ -931,7 +931,243 @@ function otherKernels(v: SimdVariant): string {
       (br $l)))
     (local.set $a (f32x4.add (f32x4.add (local.get $a) (local.get $b)) (f32x4.add (local.get $c) (local.get $d))))
     ${hsum("$a")})
+
+  ;; The sampler's passes over f32 logits l[0..n) (n a multiple of 8; the padding is
+  ;; NaN, which no comparison keeps). Thresholds compare l >= t, so ties stay together.
+
+  ;; The index of the largest non-NaN value, the lowest index on ties (-1 when every
+  ;; value is NaN or -inf); stores at out the number of NaNs.
+  (func (export "sample_argmax") (param $l i32) (param $n i32) (param $out i32) (result i32)
+    (local $p i32) (local $end i32) (local $v v128) (local $gt v128) (local $bv v128) (local $bi v128)
+    (local $iv v128) (local $nan v128) (local $best f32) (local $idx i32) (local $lv f32) (local $li i32)
+    (local.set $bv (f32x4.splat (f32.const -inf)))
+    (local.set $bi (i32x4.splat (i32.const -1)))
+    (local.set $iv (v128.const i32x4 0 1 2 3))
+    (local.set $p (local.get $l))
+    (local.set $end (i32.add (local.get $l) (i32.shl (local.get $n) (i32.const 2))))
+    (block $d (loop $lp
+      (br_if $d (i32.ge_u (local.get $p) (local.get $end)))
+      (local.set $v (v128.load (local.get $p)))
+      (local.set $gt (f32x4.gt (local.get $v) (local.get $bv)))
+      (local.set $bv (v128.bitselect (local.get $v) (local.get $bv) (local.get $gt)))
+      (local.set $bi (v128.bitselect (local.get $iv) (local.get $bi) (local.get $gt)))
+      (local.set $nan (i32x4.sub (local.get $nan) (f32x4.ne (local.get $v) (local.get $v))))
+      (local.set $iv (i32x4.add (local.get $iv) (i32x4.splat (i32.const 4))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (br $lp)))
+    (i32.store (local.get $out) (i32.add (i32.add (i32x4.extract_lane 0 (local.get $nan))
+      (i32x4.extract_lane 1 (local.get $nan))) (i32.add (i32x4.extract_lane 2 (local.get $nan))
+      (i32x4.extract_lane 3 (local.get $nan)))))
+    ;; each lane holds its first maximum: the largest lane wins, the lowest index on ties
+    (local.set $best (f32.const -inf))
+    (local.set $idx (i32.const -1))
+    ${
+    [0, 1, 2, 3].map((k) =>
+      `(local.set $lv (f32x4.extract_lane ${k} (local.get $bv)))
+    (local.set $li (i32x4.extract_lane ${k} (local.get $bi)))
+    (if (i32.or (f32.gt (local.get $lv) (local.get $best)) (i32.and (f32.eq (local.get $lv) (local.get $best))
+          (i32.and (i32.ge_s (local.get $li) (i32.const 0)) (i32.lt_u (local.get $li) (local.get $idx)))))
+      (then (local.set $best (local.get $lv)) (local.set $idx (local.get $li))))`
+    ).join("\n    ")
+  }
+    (local.get $idx))
+
+  ;; e[i] = exp((l[i] - mx) * invT) where l[i] >= t, else 0 (also where the exponent
+  ;; is below -87.3); 4 values none of which reach t cost no exp.
+  (func (export "sample_exp") (param $l i32) (param $e i32) (param $n i32) (param $mx f32) (param $invT f32)
+        (param $t f32)
+    (local $i i32) (local $end i32) (local $v v128) (local $z v128) (local $ge v128) (local $mv v128)
+    (local $iv v128) (local $tv v128)
+    (local.set $mv (f32x4.splat (local.get $mx)))
+    (local.set $iv (f32x4.splat (local.get $invT)))
+    (local.set $tv (f32x4.splat (local.get $t)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $d (loop $lp
+      (br_if $d (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $v (v128.load (i32.add (local.get $l) (local.get $i))))
+      (local.set $ge (f32x4.ge (local.get $v) (local.get $tv)))
+      (if (v128.any_true (local.get $ge))
+        (then
+          (local.set $z (f32x4.mul (f32x4.sub (local.get $v) (local.get $mv)) (local.get $iv)))
+          (v128.store (i32.add (local.get $e) (local.get $i)) (v128.and (v128.and (call $exp4 (local.get $z))
+            (f32x4.ge (local.get $z) (f32x4.splat (f32.const -87.3)))) (local.get $ge))))
+        (else (v128.store (i32.add (local.get $e) (local.get $i)) (v128.const i32x4 0 0 0 0))))
+      (local.set $i (i32.add (local.get $i) (i32.const 16)))
+      (br $lp))))
+
+  ;; How many l[i] >= t; stores at out the smallest of them (+inf if none) and at
+  ;; out + 4 the largest l[i] < t (-inf if none), the neighbours a bisection snaps to.
+  (func (export "sample_count") (param $l i32) (param $n i32) (param $t f32) (param $out i32) (result i32)
+    (local $p i32) (local $end i32) (local $v v128) (local $w v128) (local $ge v128) (local $gw v128)
+    (local $tv v128) (local $c v128) (local $mn v128) (local $mx v128) (local $inf v128) (local $ninf v128)
+    (local.set $tv (f32x4.splat (local.get $t)))
+    (local.set $inf (f32x4.splat (f32.const inf)))
+    (local.set $ninf (f32x4.splat (f32.const -inf)))
+    (local.set $mn (local.get $inf))
+    (local.set $mx (local.get $ninf))
+    (local.set $p (local.get $l))
+    (local.set $end (i32.add (local.get $l) (i32.shl (local.get $n) (i32.const 2))))
+    (block $d (loop $lp
+      (br_if $d (i32.ge_u (local.get $p) (local.get $end)))
+      (local.set $v (v128.load (local.get $p)))
+      (local.set $w (v128.load offset=16 (local.get $p)))
+      (local.set $ge (f32x4.ge (local.get $v) (local.get $tv)))
+      (local.set $gw (f32x4.ge (local.get $w) (local.get $tv)))
+      (local.set $c (i32x4.sub (i32x4.sub (local.get $c) (local.get $ge)) (local.get $gw)))
+      (local.set $mn (f32x4.pmin (f32x4.pmin (local.get $mn)
+        (v128.bitselect (local.get $v) (local.get $inf) (local.get $ge)))
+        (v128.bitselect (local.get $w) (local.get $inf) (local.get $gw))))
+      (local.set $mx (f32x4.pmax (f32x4.pmax (local.get $mx)
+        (v128.bitselect (local.get $v) (local.get $ninf) (f32x4.lt (local.get $v) (local.get $tv))))
+        (v128.bitselect (local.get $w) (local.get $ninf) (f32x4.lt (local.get $w) (local.get $tv)))))
+      (local.set $p (i32.add (local.get $p) (i32.const 32)))
+      (br $lp)))
+    ${samplerNeighbours()}
+    (i32.add (i32.add (i32x4.extract_lane 0 (local.get $c)) (i32x4.extract_lane 1 (local.get $c)))
+      (i32.add (i32x4.extract_lane 2 (local.get $c)) (i32x4.extract_lane 3 (local.get $c)))))
+
+  ;; The sum (in f64) of e[i] over l[i] >= t; stores the same neighbours of t as
+  ;; sample_count, and at out + 8 the count.
+  (func (export "sample_mass") (param $l i32) (param $e i32) (param $n i32) (param $t f32) (param $out i32)
+        (result f64)
+    (local $i i32) (local $end i32) (local $v v128) (local $w v128) (local $ge v128) (local $gw v128)
+    (local $x v128) (local $y v128) (local $tv v128) (local $mn v128) (local $mx v128) (local $inf v128)
+    (local $ninf v128) (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $c v128)
+    (local.set $tv (f32x4.splat (local.get $t)))
+    (local.set $inf (f32x4.splat (f32.const inf)))
+    (local.set $ninf (f32x4.splat (f32.const -inf)))
+    (local.set $mn (local.get $inf))
+    (local.set $mx (local.get $ninf))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $d (loop $lp
+      (br_if $d (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $v (v128.load (i32.add (local.get $l) (local.get $i))))
+      (local.set $w (v128.load offset=16 (i32.add (local.get $l) (local.get $i))))
+      (local.set $ge (f32x4.ge (local.get $v) (local.get $tv)))
+      (local.set $gw (f32x4.ge (local.get $w) (local.get $tv)))
+      (local.set $x (v128.and (v128.load (i32.add (local.get $e) (local.get $i))) (local.get $ge)))
+      (local.set $y (v128.and (v128.load offset=16 (i32.add (local.get $e) (local.get $i))) (local.get $gw)))
+      (local.set $c (i32x4.sub (i32x4.sub (local.get $c) (local.get $ge)) (local.get $gw)))
+      (local.set $a0 (f64x2.add (local.get $a0) (f64x2.promote_low_f32x4 (local.get $x))))
+      (local.set $a1 (f64x2.add (local.get $a1) (f64x2.promote_low_f32x4
+        (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $x) (local.get $x)))))
+      (local.set $a2 (f64x2.add (local.get $a2) (f64x2.promote_low_f32x4 (local.get $y))))
+      (local.set $a3 (f64x2.add (local.get $a3) (f64x2.promote_low_f32x4
+        (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $y) (local.get $y)))))
+      (local.set $mn (f32x4.pmin (f32x4.pmin (local.get $mn)
+        (v128.bitselect (local.get $v) (local.get $inf) (local.get $ge)))
+        (v128.bitselect (local.get $w) (local.get $inf) (local.get $gw))))
+      (local.set $mx (f32x4.pmax (f32x4.pmax (local.get $mx)
+        (v128.bitselect (local.get $v) (local.get $ninf) (f32x4.lt (local.get $v) (local.get $tv))))
+        (v128.bitselect (local.get $w) (local.get $ninf) (f32x4.lt (local.get $w) (local.get $tv)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 32)))
+      (br $lp)))
+    ${samplerNeighbours()}
+    (i32.store offset=8 (local.get $out) (i32.add
+      (i32.add (i32x4.extract_lane 0 (local.get $c)) (i32x4.extract_lane 1 (local.get $c)))
+      (i32.add (i32x4.extract_lane 2 (local.get $c)) (i32x4.extract_lane 3 (local.get $c)))))
+    (local.set $a0 (f64x2.add (f64x2.add (local.get $a0) (local.get $a1))
+      (f64x2.add (local.get $a2) (local.get $a3))))
+    (f64.add (f64x2.extract_lane 0 (local.get $a0)) (f64x2.extract_lane 1 (local.get $a0))))
+
+  ;; Copies the pairs (l[i], e[i]) with lo <= l[i] < hi, in order, to dl and de
+  ;; (which may be l and e: it copies forward), pads them to a multiple of 8 with
+  ;; (NaN, 0) and returns how many it copied: the bisection's remaining candidates.
+  (func (export "sample_compact") (param $l i32) (param $e i32) (param $n i32) (param $lo f32)
+        (param $hi f32) (param $dl i32) (param $de i32) (result i32)
+    (local $i i32) (local $end i32) (local $k i32) (local $m i32) (local $v v128) (local $x f32)
+    (local $lov v128) (local $hiv v128)
+    (local.set $lov (f32x4.splat (local.get $lo)))
+    (local.set $hiv (f32x4.splat (local.get $hi)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $d (loop $lp
+      (br_if $d (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $v (v128.load (i32.add (local.get $l) (local.get $i))))
+      (if (v128.any_true (v128.and (f32x4.ge (local.get $v) (local.get $lov))
+                                   (f32x4.lt (local.get $v) (local.get $hiv))))
+        (then
+          (local.set $k (i32.const 0))
+          (block $kd (loop $kl
+            (br_if $kd (i32.ge_u (local.get $k) (i32.const 16)))
+            (local.set $x (f32.load (i32.add (i32.add (local.get $l) (local.get $i)) (local.get $k))))
+            (if (i32.and (f32.ge (local.get $x) (local.get $lo)) (f32.lt (local.get $x) (local.get $hi)))
+              (then
+                (f32.store (i32.add (local.get $dl) (i32.shl (local.get $m) (i32.const 2))) (local.get $x))
+                (f32.store (i32.add (local.get $de) (i32.shl (local.get $m) (i32.const 2)))
+                  (f32.load (i32.add (i32.add (local.get $e) (local.get $i)) (local.get $k))))
+                (local.set $m (i32.add (local.get $m) (i32.const 1)))))
+            (local.set $k (i32.add (local.get $k) (i32.const 4)))
+            (br $kl)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 16)))
+      (br $lp)))
+    (local.set $k (local.get $m))
+    (block $pd (loop $pl
+      (br_if $pd (i32.eqz (i32.and (local.get $k) (i32.const 7))))
+      (f32.store (i32.add (local.get $dl) (i32.shl (local.get $k) (i32.const 2))) (f32.const nan))
+      (f32.store (i32.add (local.get $de) (i32.shl (local.get $k) (i32.const 2))) (f32.const 0))
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (br $pl)))
+    (local.get $m))
+
+  ;; The draw: the first i with l[i] >= t at which the running sum of those e[i]
+  ;; (in f64, in index order) exceeds u; when rounding leaves u at or past the end,
+  ;; the last such i with e[i] > 0; -1 when there is none.
+  (func (export "sample_scan") (param $l i32) (param $e i32) (param $n i32) (param $t f32) (param $u f64)
+        (result i32)
+    (local $i i32) (local $end i32) (local $k i32) (local $x v128) (local $tv v128) (local $s f64)
+    (local $run f64) (local $last i32)
+    (local.set $tv (f32x4.splat (local.get $t)))
+    (local.set $last (i32.const -1))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $d (loop $lp
+      (br_if $d (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $x (v128.and (v128.load (i32.add (local.get $e) (local.get $i)))
+        (f32x4.ge (v128.load (i32.add (local.get $l) (local.get $i))) (local.get $tv))))
+      (local.set $s (f64.add
+        (f64.add (f64.promote_f32 (f32x4.extract_lane 0 (local.get $x)))
+          (f64.promote_f32 (f32x4.extract_lane 1 (local.get $x))))
+        (f64.add (f64.promote_f32 (f32x4.extract_lane 2 (local.get $x)))
+          (f64.promote_f32 (f32x4.extract_lane 3 (local.get $x))))))
+      (if (f64.gt (f64.add (local.get $run) (local.get $s)) (local.get $u))
+        (then
+          ;; the draw ends in these 4: add them one by one
+          (local.set $k (i32.const 0))
+          (block $kd (loop $kl
+            (br_if $kd (i32.ge_u (local.get $k) (i32.const 16)))
+            (if (f32.ge (f32.load (i32.add (i32.add (local.get $l) (local.get $i)) (local.get $k)))
+                        (local.get $t))
+              (then
+                (local.set $run (f64.add (local.get $run) (f64.promote_f32
+                  (f32.load (i32.add (i32.add (local.get $e) (local.get $i)) (local.get $k))))))
+                (if (f64.gt (local.get $run) (local.get $u))
+                  (then (return (i32.shr_u (i32.add (local.get $i) (local.get $k)) (i32.const 2)))))))
+            (local.set $k (i32.add (local.get $k) (i32.const 4)))
+            (br $kl))))
+        (else (local.set $run (f64.add (local.get $run) (local.get $s)))))
+      (if (f64.gt (local.get $s) (f64.const 0)) (then (local.set $last (local.get $i))))
+      (local.set $i (i32.add (local.get $i) (i32.const 16)))
+      (br $lp)))
+    (if (i32.lt_s (local.get $last) (i32.const 0)) (then (return (i32.const -1))))
+    ;; the last positive term of the last chunk that had one
+    (local.set $k (i32.const 12))
+    (block $bd (loop $bl
+      (br_if $bd (i32.eqz (local.get $k)))
+      (br_if $bd (i32.and
+        (f32.ge (f32.load (i32.add (i32.add (local.get $l) (local.get $last)) (local.get $k))) (local.get $t))
+        (f32.gt (f32.load (i32.add (i32.add (local.get $e) (local.get $last)) (local.get $k))) (f32.const 0))))
+      (local.set $k (i32.sub (local.get $k) (i32.const 4)))
+      (br $bl)))
+    (i32.shr_u (i32.add (local.get $last) (local.get $k)) (i32.const 2)))
 `;
+}
+
+/** Stores the lane minimum of `$mn` at `$out` and the lane maximum of `$mx` at `$out + 4`. */
+function samplerNeighbours(): string {
+  const lanes = (op: string, v: string) =>
+    `(${op} (${op} (f32x4.extract_lane 0 (local.get ${v})) (f32x4.extract_lane 1 (local.get ${v}))) ` +
+    `(${op} (f32x4.extract_lane 2 (local.get ${v})) (f32x4.extract_lane 3 (local.get ${v}))))`;
+  return `(f32.store (local.get $out) ${lanes("f32.min", "$mn")})
+    (f32.store offset=4 (local.get $out) ${lanes("f32.max", "$mx")})`;
 }
 
 /**
