@@ -20,7 +20,14 @@ import { GpuInferenceModel } from "../src/engine/gpu_inference_model.ts";
 import { resolveSampling } from "../src/engine/sampling_options.ts";
 import { GpuLlama } from "../src/model/gpu_llama.ts";
 import type { LlamaWeights } from "../src/model/weights.ts";
-import { type BenchContext, type Benchmark, type BenchResult, fixedPrompt, fmt } from "./common.ts";
+import {
+  type BenchContext,
+  type Benchmark,
+  type BenchResult,
+  fixedPrompt,
+  fmt,
+  median,
+} from "./common.ts";
 import {
   BENCH_483M_CONFIG,
   benchQuantizedWeights,
@@ -52,36 +59,42 @@ function cpuSeconds(): number {
 }
 
 /**
- * Prefill and decode tokens/s of `model` (one greedy sequence after a
- * warm-up), and decode tokens per CPU-second of the process: on a shared
- * machine wall time counts other programs' load, CPU time does not (idle
- * Workers spin 0.5 ms after each job, which CPU time does count).
+ * Prefill and decode tokens/s of `model` (greedy sequences after a warm-up;
+ * the median of `runs` runs of each), and decode tokens per CPU-second of
+ * the process: on a shared machine wall time counts other programs' load,
+ * CPU time does not (idle Workers spin 0.5 ms after each job, which CPU
+ * time does count).
  */
 export async function cpuRates(
   model: InferenceModel,
   prompt: readonly number[],
   decodeTokens: number,
+  runs = 1,
 ): Promise<{ prefill: number; decode: number; decodePerCpuSecond: number }> {
-  const seq = model.openSequence();
   const greedy = resolveSampling();
-  try {
-    await seq.prefill(prompt.slice(0, 4), greedy, []);
-    await seq.decode(2);
-    const t0 = performance.now();
-    await seq.prefill(prompt, greedy, []);
-    const t1 = performance.now();
-    const c1 = cpuSeconds();
-    await seq.decode(decodeTokens);
-    const t2 = performance.now();
-    const c2 = cpuSeconds();
-    return {
-      prefill: prompt.length / ((t1 - t0) / 1000),
-      decode: decodeTokens / ((t2 - t1) / 1000),
-      decodePerCpuSecond: decodeTokens / (c2 - c1),
-    };
-  } finally {
-    seq.destroy();
+  const prefill: number[] = [], decode: number[] = [], perCpu: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    const seq = model.openSequence();
+    try {
+      if (run === 0) {
+        await seq.prefill(prompt.slice(0, 4), greedy, []);
+        await seq.decode(2);
+      }
+      const t0 = performance.now();
+      await seq.prefill(prompt, greedy, []);
+      const t1 = performance.now();
+      const c1 = cpuSeconds();
+      await seq.decode(decodeTokens);
+      const t2 = performance.now();
+      const c2 = cpuSeconds();
+      prefill.push(prompt.length / ((t1 - t0) / 1000));
+      decode.push(decodeTokens / ((t2 - t1) / 1000));
+      perCpu.push(decodeTokens / (c2 - c1));
+    } finally {
+      seq.destroy();
+    }
   }
+  return { prefill: median(prefill), decode: median(decode), decodePerCpuSecond: median(perCpu) };
 }
 
 /** The CPU decode/prefill benchmark. */
@@ -96,7 +109,8 @@ export const cpuDecodeBench: Benchmark = {
       groupSize: quick ? 32 : 128,
     });
     const promptLen = quick ? 16 : 128;
-    const decodeTokens = quick ? 8 : 32;
+    const decodeTokens = quick ? 8 : 64;
+    const runs = quick ? 1 : 3;
     const threads = quick ? [1] : [1, 2];
     const variants = quick ? VARIANTS.slice(0, 3) : VARIANTS;
     const prompt = fixedPrompt(promptLen, config.vocabSize);
@@ -107,8 +121,8 @@ export const cpuDecodeBench: Benchmark = {
       `(${(parameterCount(weights) / 1e6).toFixed(1)}M parameters), int4 g${
         quick ? 32 : 128
       } linears, fp16 embed/lm_head; fp16/f32 variants are the same model dequantized`,
-      `greedy; prefill = ${promptLen}-token prompt (one sample), decode = ${decodeTokens} ` +
-      `tokens after it; one run each after a warm-up; load average at start ${
+      `greedy; prefill = ${promptLen}-token prompt, decode = ${decodeTokens} ` +
+      `tokens after it; int4: median of ${runs} run(s), others one run, after a warm-up; load average at start ${
         Deno.loadavg()[0].toFixed(1)
       } on ${navigator.hardwareConcurrency} CPUs`,
     ];
@@ -128,7 +142,8 @@ export const cpuDecodeBench: Benchmark = {
           if (model.notes.length && !notes.some((n) => n.startsWith("kernels:"))) {
             notes.push(`kernels: ${model.description}; ${model.notes.join("; ")}`);
           }
-          const r = await cpuRates(model, prompt, decodeTokens);
+          // the int4 variants carry the targets: the median of several runs
+          const r = await cpuRates(model, prompt, decodeTokens, v.dtype === "auto" ? runs : 1);
           figures[`decode_tps_${v.key}_t${t}`] = r.decode;
           figures[`prefill_tps_${v.key}_t${t}`] = r.prefill;
           figures[`decode_per_cpu_s_${v.key}_t${t}`] = r.decodePerCpuSecond;

@@ -18,6 +18,7 @@ import { RequestError } from "../errors.ts";
 import type { ActivationMode, CpuKernels } from "./cpu_kernels.ts";
 import { TsKernels } from "./ts_kernels.ts";
 import { createWasmKernels } from "./wasm_kernels.ts";
+import type { WasmFeatures } from "./wasm/kernels_module.ts";
 
 /** Which kernels run the CPU backend. */
 export type CpuKernelKind = "wasm" | "typescript";
@@ -30,6 +31,11 @@ export interface CpuKernelOptions {
   activations?: ActivationMode;
   /** Which kernels (default "wasm", falling back to "typescript" when unavailable). */
   kind?: CpuKernelKind;
+  /**
+   * What the runtime supports, instead of detecting it: tests use this to
+   * take the fallbacks of a host without SharedArrayBuffer or SIMD.
+   */
+  features?: WasmFeatures;
 }
 
 /** The kernels and what was decided on the way. */
@@ -66,7 +72,7 @@ export async function openCpuKernels(options: CpuKernelOptions = {}): Promise<Op
   const activations = options.activations ?? "int8";
   const notes: string[] = [];
   if ((options.kind ?? "wasm") === "wasm") {
-    const wasm = await loadWasmKernels(threads, activations, notes);
+    const wasm = await loadWasmKernels(threads, activations, notes, options.features);
     if (wasm) return { kernels: wasm, notes };
   }
   return { kernels: new TsKernels({ activations }), notes };
@@ -77,9 +83,10 @@ async function loadWasmKernels(
   threads: number,
   activations: ActivationMode,
   notes: string[],
+  features?: WasmFeatures,
 ): Promise<CpuKernels | undefined> {
   try {
-    const k = await createWasmKernels({ threads, activations });
+    const k = await createWasmKernels({ threads, activations, features });
     notes.push(...k.notes);
     return k;
   } catch (e) {
