@@ -47,9 +47,11 @@ export {
   probeAdapter,
 } from "./src/engine/backend.ts";
 export {
+  type ModelDType,
   type OpenedInferenceModel,
   openInferenceModel,
   type OpenInferenceOptions,
+  requireInt4,
   withWeightDType,
 } from "./src/engine/open_inference_model.ts";
 export {

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import {
   assertCliError,
+  EVAL_TEXT,
   firstParagraphs,
   pathExists,
   runCli,
@@ -115,6 +116,20 @@ Deno.test("cli error: bad numbers", async () => {
     "--seed",
   );
   assertCliError(await runCli(["eval", "--model", "m", "--text", "t", "--dtype", "f8"]), "--dtype");
+});
+
+Deno.test({
+  name: "cli error: --dtype int4 on a model that is not 4-bit AWQ names the first linear",
+  ignore: !sharedPresent,
+  async fn() {
+    for (const command of [["eval", "--text", EVAL_TEXT], ["generate", "--prompt", "hi"]]) {
+      assertCliError(
+        await runCli([...command, "--model", STORIES, "--dtype", "int4"]),
+        "--dtype int4",
+        "model.layers.0.self_attn.q_proj.weight",
+      );
+    }
+  },
 });
 
 Deno.test("cli error: empty --prompt", async () => {

@@ -61,6 +61,11 @@ Deno.test({
     const gpu = await ppl((await openInferenceModel(w, { backend: "webgpu" })).model);
     // The dequantized model as f32 weights on wasm (no int4 kernels at all).
     const deq = await ppl((await openInferenceModel(w, { backend: "wasm", dtype: "f32" })).model);
+    // --dtype int4 (strict) runs the same int4 kernels as auto on both backends.
+    const strict = (backend: "wasm" | "webgpu") =>
+      openInferenceModel(w, { backend, dtype: "int4", activations: "f32", threads: 2 });
+    assert.equal(await ppl((await strict("wasm")).model), exact);
+    assert.equal(await ppl((await strict("webgpu")).model), gpu);
     console.error(`int4 RTN g32: exact ${exact}, int8 ${int8}, webgpu ${gpu}, f32 ${deq}`);
     assert.ok(Math.abs(exact / gpu - 1) < 1e-4, `exact ${exact} vs webgpu ${gpu}`);
     assert.ok(Math.abs(exact / deq - 1) < 1e-4, `exact ${exact} vs dequantized f32 ${deq}`);

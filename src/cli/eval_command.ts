@@ -16,14 +16,15 @@ import { numberOption, parseCommandArgs, requiredString } from "./args.ts";
 import { BACKEND_OPTIONS, BACKEND_USAGE, parseBackendOptions } from "./backend_options.ts";
 import { openModel } from "./open_model.ts";
 import { ProgressBar } from "./progress_bar.ts";
-import type { WeightDType } from "../gpu/shader_source.ts";
+import type { ModelDType } from "../engine/open_inference_model.ts";
 
 /** Usage text of the eval command. */
 export const EVAL_USAGE = `usage: cli.ts eval --model PATH --text FILE [options]
   --model PATH       HF directory or llama2.c .bin
   --text FILE        UTF-8 text (paragraphs separated by blank lines)
   --tokenizer PATH   tokenizer (default: beside the model)
-  --dtype f32|f16    weight storage (default: as stored; int4 stays int4 on wasm)
+  --dtype D          weight storage: auto (default: as stored, AWQ linears stay int4),
+                     f32 or f16 (dequantized), int4 (refuse a model that is not 4-bit AWQ)
   --json             print one JSON object on stdout
 ${BACKEND_USAGE}`;
 
@@ -88,8 +89,8 @@ export async function evalCommand(args: string[]): Promise<PerplexityResult> {
 }
 
 /** Parses a --dtype value. */
-export function parseDType(v: unknown): WeightDType | "auto" {
+export function parseDType(v: unknown): ModelDType {
   if (v === undefined) return "auto";
-  if (v === "f32" || v === "f16" || v === "auto") return v;
-  throw new RequestError(`--dtype must be f32, f16 or auto (got "${v}")`);
+  if (v === "f32" || v === "f16" || v === "int4" || v === "auto") return v;
+  throw new RequestError(`--dtype must be auto, f32, f16 or int4 (got "${v}")`);
 }

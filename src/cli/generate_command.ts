@@ -29,7 +29,9 @@ export const GENERATE_USAGE = `usage: cli.ts generate --model PATH --prompt TEXT
   --stop TEXT               stop string (repeatable)
   --context N               KV cache length (default: the model's, at most 2048)
   --tokenizer PATH          tokenizer (default: beside the model)
-  --dtype f32|f16           weight storage (default: as stored; int4 stays int4 on wasm)
+  --dtype D                 weight storage: auto (default: as stored, AWQ linears stay
+                            int4), f32 or f16 (dequantized), int4 (refuse a model that is
+                            not 4-bit AWQ)
   --json                    print one JSON object on stdout
 ${BACKEND_USAGE}`;
 

@@ -14,7 +14,7 @@
 import { RequestError } from "../errors.ts";
 import type { InferenceModel } from "../engine/inference_model.ts";
 import { openInferenceModel } from "../engine/open_inference_model.ts";
-import type { WeightDType } from "../gpu/shader_source.ts";
+import type { ModelDType } from "../engine/open_inference_model.ts";
 import { loadModel } from "../model/load_model.ts";
 import type { HfTokenizer } from "../tokenizer/hf_tokenizer.ts";
 import type { BackendOptions } from "./backend_options.ts";
@@ -26,7 +26,7 @@ export interface OpenModelOptions extends Partial<BackendOptions> {
   /** Tokenizer override. */
   tokenizer?: string;
   /** Weight storage. */
-  dtype?: WeightDType | "auto";
+  dtype?: ModelDType;
   /** KV cache length. */
   context?: number;
 }

@@ -16,7 +16,7 @@
 import { CpuInferenceModel } from "../cpu/cpu_inference_model.ts";
 import type { ActivationMode } from "../cpu/cpu_kernels.ts";
 import type { CpuKernelKind } from "../cpu/open_cpu_kernels.ts";
-import { GpuError } from "../errors.ts";
+import { GpuError, RequestError } from "../errors.ts";
 import { acquireGpu, type GpuContext } from "../gpu/device.ts";
 import type { WeightDType } from "../gpu/shader_source.ts";
 import { GpuLlama } from "../model/gpu_llama.ts";
@@ -25,14 +25,21 @@ import { type BackendChoice, type BackendDecision, chooseBackend } from "./backe
 import { GpuInferenceModel } from "./gpu_inference_model.ts";
 import type { InferenceModel } from "./inference_model.ts";
 
+/**
+ * How linears are stored: "auto" keeps what the checkpoint holds (AWQ
+ * linears stay int4), "f32"/"f16" dequantize them, "int4" keeps them int4
+ * and refuses a model with a linear that cannot be (naming it).
+ */
+export type ModelDType = WeightDType | "int4" | "auto";
+
 /** How to place a model. */
 export interface OpenInferenceOptions {
   /** Which backend (default "auto"). */
   backend?: BackendChoice;
   /** KV cache length (default: the model's context, at most 2048). */
   context?: number;
-  /** Weight storage: "auto" keeps what the checkpoint holds (int4 stays int4 on the CPU). */
-  dtype?: WeightDType | "auto";
+  /** Weight storage (default "auto": as the checkpoint holds it; AWQ linears stay int4). */
+  dtype?: ModelDType;
   /** CPU threads (default navigator.hardwareConcurrency). */
   threads?: number;
   /** CPU: activations of int4 matmuls (default "int8"; "f32" is exact). */
@@ -59,8 +66,9 @@ export interface OpenedInferenceModel {
  * `weights` with every linear stored as `dtype` ("f16"/"f32", quantized
  * linears dequantized); unchanged for "auto".
  */
-export function withWeightDType(weights: LlamaWeights, dtype: WeightDType | "auto"): LlamaWeights {
-  if (dtype === "auto") return weights;
+export function withWeightDType(weights: LlamaWeights, dtype: ModelDType): LlamaWeights {
+  if (dtype === "int4") requireInt4(weights);
+  if (dtype === "auto" || dtype === "int4") return weights;
   const d = dtype === "f16" ? "F16" as const : "F32" as const;
   const as = (t: HostTensor): HostTensor => ({ data: t.data, shape: t.shape, dtype: d });
   const embed = as(weights.embed);
@@ -82,11 +90,55 @@ export function withWeightDType(weights: LlamaWeights, dtype: WeightDType | "aut
   };
 }
 
+const LINEARS = [
+  ["wq", "self_attn.q_proj"],
+  ["wk", "self_attn.k_proj"],
+  ["wv", "self_attn.v_proj"],
+  ["wo", "self_attn.o_proj"],
+  ["wGate", "mlp.gate_proj"],
+  ["wUp", "mlp.up_proj"],
+  ["wDown", "mlp.down_proj"],
+] as const;
+
+/**
+ * Checks that every linear of `weights` is a 4-bit quantized tensor whose
+ * groups the int4 kernels of both backends take (per channel, or a multiple
+ * of 32 wide); throws a RequestError naming the first that is not.
+ *
+ * @example
+ * ```ts ignore
+ * requireInt4(await readLlama2c("stories260K.bin"));
+ * // RequestError: --dtype int4: model.layers.0.self_attn.q_proj.weight is F32, not a 4-bit AWQ tensor ...
+ * ```
+ */
+export function requireInt4(weights: LlamaWeights): void {
+  for (const [i, layer] of weights.layers.entries()) {
+    for (const [field, module] of LINEARS) {
+      const t = layer[field];
+      const q = t.quantized;
+      const name = `model.layers.${i}.${module}.weight`;
+      const what = !q
+        ? `${t.dtype}, not a 4-bit AWQ tensor`
+        : q.settings.bits !== 4
+        ? `${q.settings.bits}-bit`
+        : q.settings.groupSize % 32 !== 0
+        ? `quantized in groups of ${q.settings.groupSize} (int4 kernels take multiples of 32)`
+        : undefined;
+      if (what) {
+        throw new RequestError(
+          `--dtype int4: ${name} is ${what}; use an AWQ 4-bit checkpoint, or --dtype auto`,
+        );
+      }
+    }
+  }
+}
+
 /** Chooses the backend and opens `weights` on it. */
 export async function openInferenceModel(
   weights: LlamaWeights,
   options: OpenInferenceOptions = {},
 ): Promise<OpenedInferenceModel> {
+  if (options.dtype === "int4") requireInt4(weights); // before any device or memory is taken
   const choice = options.backend ?? "auto";
   let decision: BackendDecision = options.gpu && choice === "auto"
     ? { backend: "webgpu" as const, reason: "a WebGPU device was given" }

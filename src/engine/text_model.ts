@@ -17,7 +17,7 @@
 import type { ActivationMode } from "../cpu/cpu_kernels.ts";
 import type { CpuKernelKind } from "../cpu/open_cpu_kernels.ts";
 import type { GpuContext } from "../gpu/device.ts";
-import type { WeightDType } from "../gpu/shader_source.ts";
+import type { ModelDType } from "./open_inference_model.ts";
 import { loadModel } from "../model/load_model.ts";
 import type { HfTokenizer } from "../tokenizer/hf_tokenizer.ts";
 import type { BackendChoice } from "./backend.ts";
@@ -39,7 +39,7 @@ export interface TextModelOptions {
   /** KV cache length (default: the model's context, at most 2048). */
   context?: number;
   /** Weight storage (default: as stored; int4 stays int4 on the CPU backend). */
-  dtype?: WeightDType | "auto";
+  dtype?: ModelDType;
   /**
    * "webgpu", "wasm" or "auto" (default): WebGPU on a hardware adapter, the
    * WebAssembly CPU backend without one or on a software adapter.

@@ -39,7 +39,7 @@ export interface WorkerEngineOptions {
   /** KV cache length per slot (default: the model's, at most 2048). */
   context?: number;
   /** Weight storage. */
-  dtype?: "f32" | "f16" | "auto";
+  dtype?: "f32" | "f16" | "int4" | "auto";
   /** Sequences decoding at once (default 4). */
   slots?: number;
   /** Requests allowed to wait for a slot (default 64); more are refused with 429. */

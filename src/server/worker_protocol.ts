@@ -16,7 +16,7 @@ export interface WorkerLoadOptions {
   /** KV cache length per slot. */
   context?: number;
   /** Weight storage. */
-  dtype?: "f32" | "f16" | "auto";
+  dtype?: "f32" | "f16" | "int4" | "auto";
   /** KV slots. */
   slots: number;
   /** Decode steps per slot turn. */
