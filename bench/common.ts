@@ -189,6 +189,7 @@ export async function gpuStepTime(
   const params = createUniform(
     gpu,
     samplerUniform(resolveSampling({ temperature: 0 }), model.config.vocabSize, model.maxSeq, []),
+    { storage: true },
   );
   try {
     const sample = await model.kernels.sample(

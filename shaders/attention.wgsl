@@ -1,8 +1,10 @@
-// Causal grouped-query attention over the KV cache, one workgroup per
-// (query head, token). Keys are visited in chunks of WG with an online
-// softmax (running max and sum), so any context length works with fixed
-// workgroup memory. Query t sits at position state.pos + t and sees keys
-// 0..state.pos + t.
+// Causal grouped-query attention, one workgroup per (query head, row), keys
+// visited in chunks of WG with an online softmax (running max and sum), so any
+// context length works with fixed workgroup memory: the GPU form. Row r is a
+// query of slot rows[r].x at position states[slot].pos + rows[r].y and sees keys
+// 0..position of that slot's region of the [slots, maxSeq, kvDim] caches, so
+// rows of different sequences at different positions share one dispatch; one
+// sequence is slot 0 with rows (0, 0..T-1).
 // The KV cache element type `kv` (f32, or f16 with shader-f16) comes from the
 // prepended kv_f32.wgsl / kv_f16.wgsl; values are f32 everywhere else.
 
@@ -32,8 +34,9 @@ const NEG_BIG: f32 = -3.0e38;
 @group(0) @binding(1) var<storage, read> kCache: array<kv>;
 @group(0) @binding(2) var<storage, read> vCache: array<kv>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
-@group(0) @binding(4) var<storage, read> state: State;
-@group(0) @binding(5) var<uniform> p: Params;
+@group(0) @binding(4) var<storage, read> states: array<State>;
+@group(0) @binding(5) var<storage, read> rows: array<vec2<u32>>; // (slot, offset)
+@group(0) @binding(6) var<uniform> p: Params;
 
 var<workgroup> qs: array<f32, MAX_HEAD_DIM>;
 var<workgroup> probs: array<f32, WG>;
@@ -52,7 +55,9 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
     qs[d] = q[qBase + d];
   }
   workgroupBarrier();
-  let nKeys = min(state.pos + t + 1u, p.maxSeq);
+  let slot = rows[t].x;
+  let nKeys = min(states[slot].pos + rows[t].y + 1u, p.maxSeq);
+  let slotBase = slot * p.maxSeq * kvDim;
   let scale = inverseSqrt(f32(hd));
   var m = NEG_BIG;
   var l = 0.0;
@@ -61,7 +66,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
     let key = c0 + lid;
     var s = NEG_BIG;
     if (key < nKeys) {
-      let kb = key * kvDim + kvh * hd;
+      let kb = slotBase + key * kvDim + kvh * hd;
       var dot = 0.0;
       for (var d = 0u; d < hd; d++) {
         dot += qs[d] * f32(kCache[kb + d]);
@@ -83,7 +88,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
       if (d < hd) {
         var a = acc[j] * corr;
         for (var kk = 0u; kk < n; kk++) {
-          a += probs[kk] * f32(vCache[(c0 + kk) * kvDim + kvh * hd + d]);
+          a += probs[kk] * f32(vCache[slotBase + (c0 + kk) * kvDim + kvh * hd + d]);
         }
         acc[j] = a;
       }

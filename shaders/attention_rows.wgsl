@@ -1,8 +1,9 @@
-// Causal grouped-query attention with one invocation per (query head, token)
-// and no workgroup barriers: the fast form on CPU-backed adapters (lavapipe),
-// where barriers are expensive, invocations cheap, and every storage load is
-// a per-lane gather, so q, k and v are read as vec4 (headDim % 4 == 0) and q
-// is kept in registers. Same bindings and Params as attention.wgsl.
+// Causal grouped-query attention, one invocation per (query head, row) and no
+// workgroup barriers: the CPU-adapter form. Row r is a query of slot rows[r].x
+// at position states[slot].pos + rows[r].y and sees keys 0..position of that
+// slot's region of the [slots, maxSeq, kvDim] caches, so rows of different
+// sequences at different positions share one dispatch; one sequence is slot 0
+// with rows (0, 0..T-1). Same Params as attention.wgsl (T = rows).
 // The KV cache element type `kv` (f32, or f16 with shader-f16) comes from the
 // prepended kv_f32.wgsl / kv_f16.wgsl; values are f32 everywhere else.
 
@@ -32,8 +33,9 @@ const NEG_BIG: f32 = -3.0e38;
 @group(0) @binding(1) var<storage, read> kCache: array<kv4>;
 @group(0) @binding(2) var<storage, read> vCache: array<kv4>;
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> state: State;
-@group(0) @binding(5) var<uniform> p: Params;
+@group(0) @binding(4) var<storage, read> states: array<State>;
+@group(0) @binding(5) var<storage, read> rows: array<vec2<u32>>; // (slot, offset)
+@group(0) @binding(6) var<uniform> p: Params;
 
 @compute @workgroup_size(WG)
 fn attention_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -47,7 +49,9 @@ fn attention_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   let kvDim4 = p.nKv * hd4;
   let kvh = h / (p.nHeads / p.nKv);
   let qBase = (t * p.nHeads + h) * hd4;
-  let nKeys = min(state.pos + t + 1u, p.maxSeq);
+  let slot = rows[t].x;
+  let nKeys = min(states[slot].pos + rows[t].y + 1u, p.maxSeq);
+  let slotBase = slot * p.maxSeq * kvDim4;
   let scale = inverseSqrt(f32(p.headDim));
   var qr: array<vec4<f32>, MAX_HEAD_DIM4>;
   var acc: array<vec4<f32>, MAX_HEAD_DIM4>;
@@ -57,7 +61,7 @@ fn attention_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   var m = NEG_BIG;
   var l = 0.0;
   for (var key = 0u; key < nKeys; key++) {
-    let kb = key * kvDim4 + kvh * hd4;
+    let kb = slotBase + key * kvDim4 + kvh * hd4;
     var s = 0.0;
     for (var d = 0u; d < hd4; d++) {
       s += dot(qr[d], vec4<f32>(kCache[kb + d]));

@@ -1,8 +1,11 @@
 // RoPE (Hugging Face rotate_half: dimension i of a head pairs with i + headDim/2)
-// for the T new tokens at positions state.pos + t. q is rotated in place; k is
-// rotated into the key cache and v copied into the value cache at those rows.
-// One invocation per (token, head, pair), heads 0..nHeads-1 being q heads and
-// nHeads..nHeads+nKv-1 the k/v heads.
+// and the KV store. Row r holds one token of slot rows[r].x at position
+// states[slot].pos + rows[r].y: a decode step of a batch has one row per active
+// slot (offset 0), a prompt chunk T rows of one slot (offsets 0..T-1), and one
+// sequence is slot 0 with rows (0, 0..T-1). q is rotated in place; k is rotated
+// into the slot's region of the [slots, maxSeq, kvDim] key cache and v copied
+// into the value cache. One invocation per (row, head, pair), heads
+// 0..nHeads-1 being q heads and nHeads..nHeads+nKv-1 the k/v heads.
 // The KV cache element type `kv` (f32, or f16 with shader-f16) comes from the
 // prepended kv_f32.wgsl / kv_f16.wgsl; values are f32 everywhere else.
 
@@ -31,8 +34,9 @@ override WG: u32 = 64u;
 @group(0) @binding(2) var<storage, read> v: array<f32>;
 @group(0) @binding(3) var<storage, read_write> kCache: array<kv>;
 @group(0) @binding(4) var<storage, read_write> vCache: array<kv>;
-@group(0) @binding(5) var<storage, read> state: State;
-@group(0) @binding(6) var<uniform> p: Params;
+@group(0) @binding(5) var<storage, read> states: array<State>;
+@group(0) @binding(6) var<storage, read> rows: array<vec2<u32>>; // (slot, offset)
+@group(0) @binding(7) var<uniform> p: Params;
 
 @compute @workgroup_size(WG)
 fn rope_store(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -45,7 +49,8 @@ fn rope_store(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   let i = idx % half;
   let h = (idx / half) % heads;
   let t = idx / (half * heads);
-  let pos = state.pos + t;
+  let slot = rows[t].x;
+  let pos = states[slot].pos + rows[t].y;
   if (pos >= p.maxSeq) {
     return;
   }
@@ -63,7 +68,7 @@ fn rope_store(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     let kvDim = p.nKv * p.headDim;
     let hk = h - p.nHeads;
     let src = t * kvDim + hk * p.headDim;
-    let dst = pos * kvDim + hk * p.headDim;
+    let dst = (slot * p.maxSeq + pos) * kvDim + hk * p.headDim;
     let a = k[src + i];
     let b = k[src + i + half];
     kCache[dst + i] = kv(a * c - b * s);

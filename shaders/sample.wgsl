@@ -1,11 +1,13 @@
-// Picks the next token from the last row of logits, on the GPU, so the decode
-// loop never waits for the host. One workgroup. Steps, in Hugging Face's order:
-// repetition penalty over the context tokens, temperature, top-k, top-p, then a
+// The GPU sampler, so the decode loop never waits for the host: one workgroup
+// per row, row r sampling from logits row r for slot rows[r].x with that slot's
+// settings params[slot], context ctx[slot, 0..end) and state states[slot]; one
+// sequence is slot 0 with one row (0, 0). Steps, in Hugging Face's order:
+// repetition penalty over the slot's context, temperature, top-k, top-p, then a
 // draw from the kept mass with a counter-based RNG keyed by (seed, position).
-// temperature <= 0 means greedy (argmax, lowest id on ties).
-// Afterwards the chosen id is appended to the context, becomes the next input
-// token, and is written to out[state.step]; an EOS id or a full context sets
-// state.done, after which steps write 0xffffffff and leave the state alone.
+// temperature <= 0 means greedy (argmax, lowest id on ties). The chosen id goes
+// to ctx[slot, end], to tokens[r] (row r's next input) and to
+// out[slot * outStride + state.step]; EOS or a full context sets that slot's
+// done, after which its steps write 0xffffffff and leave its state alone.
 
 struct Params {
   vocab: u32,
@@ -26,6 +28,13 @@ struct State {
   done: u32,
 }
 
+struct Batch {
+  outStride: u32,
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+}
+
 const WG: u32 = 256u;
 const NONE: u32 = 0xffffffffu;
 
@@ -33,9 +42,11 @@ const NONE: u32 = 0xffffffffu;
 @group(0) @binding(1) var<storage, read_write> work: array<f32>;
 @group(0) @binding(2) var<storage, read_write> ctx: array<u32>;
 @group(0) @binding(3) var<storage, read_write> tokens: array<u32>;
-@group(0) @binding(4) var<storage, read_write> state: State;
+@group(0) @binding(4) var<storage, read_write> states: array<State>;
 @group(0) @binding(5) var<storage, read_write> out: array<u32>;
-@group(0) @binding(6) var<uniform> p: Params;
+@group(0) @binding(6) var<storage, read> params: array<Params>;
+@group(0) @binding(7) var<storage, read> rows: array<vec2<u32>>; // (slot, offset)
+@group(0) @binding(8) var<uniform> b: Batch;
 
 var<workgroup> red: array<f32, WG>;
 var<workgroup> redIdx: array<u32, WG>;
@@ -64,15 +75,15 @@ fn pcg(v: u32) -> u32 {
 
 // Scaled logit z_i = (work[i] - max) / T; thresholds are on z (log space), so
 // top-k and top-p stay exact however small the kept probabilities get.
-fn zval(i: u32, mx: f32, invT: f32) -> f32 {
-  return (work[i] - mx) * invT;
+fn zval(wb: u32, i: u32, mx: f32, invT: f32) -> f32 {
+  return (work[wb + i] - mx) * invT;
 }
 
 // Kept mass: sum of exp(z_i) over i with z_i >= tau.
-fn mass(lid: u32, tau: f32, mx: f32, invT: f32) -> f32 {
+fn mass(lid: u32, wb: u32, V: u32, tau: f32, mx: f32, invT: f32) -> f32 {
   var s = 0.0;
-  for (var i = lid; i < p.vocab; i += WG) {
-    let z = zval(i, mx, invT);
+  for (var i = lid; i < V; i += WG) {
+    let z = zval(wb, i, mx, invT);
     if (z >= tau) {
       s += exp(z);
     }
@@ -80,10 +91,10 @@ fn mass(lid: u32, tau: f32, mx: f32, invT: f32) -> f32 {
   return sum_all(lid, s);
 }
 
-fn count(lid: u32, tau: f32, mx: f32, invT: f32) -> f32 {
+fn count(lid: u32, wb: u32, V: u32, tau: f32, mx: f32, invT: f32) -> f32 {
   var c = 0.0;
-  for (var i = lid; i < p.vocab; i += WG) {
-    if (zval(i, mx, invT) >= tau) {
+  for (var i = lid; i < V; i += WG) {
+    if (zval(wb, i, mx, invT) >= tau) {
       c += 1.0;
     }
   }
@@ -105,12 +116,17 @@ fn min_all(lid: u32, v: f32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn sample(@builtin(local_invocation_id) lidv: vec3<u32>) {
+fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lidv: vec3<u32>) {
   let lid = lidv.x;
+  let row = wid.x;
+  let slot = rows[row].x;
+  let p = params[slot];
   let V = p.vocab;
-  let end = state.pos + state.nTok; // context is ctx[0..end)
+  let wb = row * V; // this row's logits and work
+  let cb = slot * p.maxSeq; // this slot's context
+  let end = states[slot].pos + states[slot].nTok; // context is ctx[cb + 0..end)
   for (var i = lid; i < V; i += WG) {
-    work[i] = logits[i];
+    work[wb + i] = logits[wb + i];
   }
   storageBarrier();
   workgroupBarrier();
@@ -120,10 +136,10 @@ fn sample(@builtin(local_invocation_id) lidv: vec3<u32>) {
       start = end - p.repWindow;
     }
     for (var j = start + lid; j < end; j += WG) {
-      let tok = ctx[j];
+      let tok = ctx[cb + j];
       if (tok < V) {
-        let l = logits[tok];
-        work[tok] = select(l * p.repPenalty, l / p.repPenalty, l > 0.0);
+        let l = logits[wb + tok];
+        work[wb + tok] = select(l * p.repPenalty, l / p.repPenalty, l > 0.0);
       }
     }
   }
@@ -134,7 +150,7 @@ fn sample(@builtin(local_invocation_id) lidv: vec3<u32>) {
   var best = -3.0e38;
   var bestIdx = NONE;
   for (var i = lid; i < V; i += WG) {
-    let v = work[i];
+    let v = work[wb + i];
     if (v > best) {
       best = v;
       bestIdx = i;
@@ -165,7 +181,7 @@ fn sample(@builtin(local_invocation_id) lidv: vec3<u32>) {
     let invT = 1.0 / p.temperature;
     var lowest = 0.0;
     for (var i = lid; i < V; i += WG) {
-      lowest = min(lowest, zval(i, mx, invT));
+      lowest = min(lowest, zval(wb, i, mx, invT));
     }
     let zmin = min_all(lid, lowest);
     var tau = zmin;
@@ -174,7 +190,7 @@ fn sample(@builtin(local_invocation_id) lidv: vec3<u32>) {
       var hi = 0.0;
       for (var it = 0u; it < 32u; it++) {
         let mid = 0.5 * (lo + hi);
-        if (count(lid, mid, mx, invT) >= f32(p.topK)) {
+        if (count(lid, wb, V, mid, mx, invT) >= f32(p.topK)) {
           lo = mid;
         } else {
           hi = mid;
@@ -183,12 +199,12 @@ fn sample(@builtin(local_invocation_id) lidv: vec3<u32>) {
       tau = lo;
     }
     if (p.topP < 1.0) {
-      let wanted = p.topP * mass(lid, tau, mx, invT);
+      let wanted = p.topP * mass(lid, wb, V, tau, mx, invT);
       var lo = tau;
       var hi = 0.0;
       for (var it = 0u; it < 32u; it++) {
         let mid = 0.5 * (lo + hi);
-        if (mass(lid, mid, mx, invT) >= wanted) {
+        if (mass(lid, wb, V, mid, mx, invT) >= wanted) {
           lo = mid;
         } else {
           hi = mid;
@@ -202,7 +218,7 @@ fn sample(@builtin(local_invocation_id) lidv: vec3<u32>) {
     let c1 = min(c0 + chunk, V);
     var part = 0.0;
     for (var i = c0; i < c1; i++) {
-      let z = zval(i, mx, invT);
+      let z = zval(wb, i, mx, invT);
       if (z >= tau) {
         part += exp(z);
       }
@@ -225,7 +241,7 @@ fn sample(@builtin(local_invocation_id) lidv: vec3<u32>) {
     if (part > 0.0 && u >= prefix[lid] && u < prefix[lid] + part) {
       var run = prefix[lid];
       for (var i = c0; i < c1; i++) {
-        let z = zval(i, mx, invT);
+        let z = zval(wb, i, mx, invT);
         if (z >= tau) {
           run += exp(z);
           if (u < run) {
@@ -243,21 +259,22 @@ fn sample(@builtin(local_invocation_id) lidv: vec3<u32>) {
     if (id == NONE) {
       id = argmax;
     }
-    if (state.done != 0u) {
-      out[state.step] = NONE;
+    let o = slot * b.outStride + states[slot].step;
+    if (states[slot].done != 0u) {
+      out[o] = NONE;
     } else {
-      out[state.step] = id;
+      out[o] = id;
       if (end < p.maxSeq) {
-        ctx[end] = id;
-        tokens[0] = id;
-        state.pos = end;
-        state.nTok = 1u;
+        ctx[cb + end] = id;
+        tokens[row] = id;
+        states[slot].pos = end;
+        states[slot].nTok = 1u;
       }
       let isEos = id == p.eos.x || id == p.eos.y || id == p.eos.z || id == p.eos.w;
       if (isEos || end + 1u > p.maxSeq) {
-        state.done = 1u;
+        states[slot].done = 1u;
       }
     }
-    state.step += 1u;
+    states[slot].step += 1u;
   }
 }

@@ -1,5 +1,5 @@
-// shaders/attention_batched.wgsl (workgroup online softmax) and
-// attention_rows_batched.wgsl (one invocation per (head, row)) against
+// shaders/attention.wgsl (workgroup online softmax) and
+// attention_rows.wgsl (one invocation per (head, row)) over rows of several slots, against
 // tests/support/reference_batched.ts: rows of several slots at different
 // positions, each attending to its own slot's keys 0..position. Cache rows
 // past each row's window and the other slots hold large random values, so a
@@ -13,8 +13,8 @@ import { attentionBatchedRef, type BatchRow, rowPositions } from "./support/refe
 import { roundKv, uploadCache } from "./support/kv_cache.ts";
 import { assertClose, mulberry32, randomFloats, withKernels } from "./support/seeded.ts";
 
-type Entry = AttentionKernel["batched"];
-const ENTRIES: Entry[] = ["attention_batched", "attention_rows_batched"];
+type Entry = AttentionKernel["shader"];
+const ENTRIES: Entry[] = ["attention", "attention_rows"];
 const TOL = { abs: 2e-6, rel: 1e-4 };
 
 interface Case {
@@ -116,8 +116,8 @@ for (const entry of ENTRIES) {
 Deno.test("attentionBatched without an entry override uses the kernel table and matches the reference", () =>
   check(undefined, CASES[0][1], 2));
 
-Deno.test("attention_batched handles a head size that is not a multiple of 4", () =>
-  check("attention_batched", {
+Deno.test("batched attention handles a head size that is not a multiple of 4", () =>
+  check("attention", {
     shape: { nHeads: 6, nKv: 2, headDim: 10, maxSeq: 72 },
     slots: 2,
     slotPos: [64, 9],
@@ -125,14 +125,14 @@ Deno.test("attention_batched handles a head size that is not a multiple of 4", (
     qScale: 2,
   }, 3));
 
-Deno.test("attention_rows_batched rejects a head size that is not a multiple of 4", () =>
+Deno.test("batched attention_rows rejects a head size that is not a multiple of 4", () =>
   withKernels(async (h) => {
     const shape = { nHeads: 2, nKv: 1, headDim: 10, maxSeq: 8 };
     const b = h.u32([0, 0, 0, 0]);
     await assert.rejects(
       () =>
         h.kernels.attentionBatched(b, b, b, b, b, b, 1, shape, {
-          entry: "attention_rows_batched",
+          entry: "attention_rows",
         }),
       GpuError,
     );

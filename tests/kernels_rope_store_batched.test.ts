@@ -1,4 +1,4 @@
-// shaders/rope_store_batched.wgsl against tests/support/reference_batched.ts:
+// shaders/rope_store.wgsl over rows of several slots, against tests/support/reference_batched.ts:
 // rows of different slots at different positions, each rotated at its own
 // position and stored in its own slot's region of [slots, maxSeq, kvDim]
 // caches; every other cache row stays as it was. Tolerance as in

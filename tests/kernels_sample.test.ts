@@ -57,7 +57,7 @@ async function sample(h: KernelHarness, setup: Setup, runs: SamplingOptions[]) {
     let d = cache.get(key);
     if (!d) {
       const fields = samplerUniform(resolveSampling(o), V, maxSeq, setup.eos ?? []);
-      const params = createUniform(h.gpu, fields);
+      const params = createUniform(h.gpu, fields, { storage: true });
       d = await h.kernels.sample(logits, work, ctx, tokens, state, out, params);
       cache.set(key, d);
     }

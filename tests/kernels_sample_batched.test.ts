@@ -1,4 +1,4 @@
-// shaders/sample_batched.wgsl against tests/support/reference_sampler.ts, row
+// shaders/sample.wgsl over rows of several slots, against tests/support/reference_sampler.ts, row
 // by row: each row samples from its own logits row with its slot's settings,
 // context (repetition penalty) and (seed, position) draw, and the bookkeeping
 // (out[slot·stride + step], ctx, tokens[row], state, EOS/done) is per slot.

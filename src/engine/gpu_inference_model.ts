@@ -159,6 +159,7 @@ class GpuSequence implements SequenceDecoder {
     this.#params = createUniform(
       model.gpu,
       samplerUniform(resolveSampling(), model.config.vocabSize, model.maxSeq, []),
+      { storage: true },
     );
   }
 

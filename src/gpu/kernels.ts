@@ -197,10 +197,8 @@ const GEMM_TS = 16;
 
 /** One row of the attention kernel table. */
 export interface AttentionKernel {
-  /** Shader file (shaders/<shader>.wgsl). */
+  /** Shader file and entry point (shaders/<shader>.wgsl), over rows of KV slots. */
   shader: "attention" | "attention_rows";
-  /** The same form over a batch of rows of several KV slots (shaders/<batched>.wgsl). */
-  batched: "attention_batched" | "attention_rows_batched";
   /** Whether this row applies to the geometry on this adapter. */
   when: (shape: AttentionShape, gpu: GpuContext) => boolean;
   /** Workgroup counts for T tokens. */
@@ -214,13 +212,11 @@ export interface AttentionKernel {
 export const ATTENTION_KERNELS: readonly AttentionKernel[] = [
   {
     shader: "attention_rows",
-    batched: "attention_rows_batched",
     when: (shape, gpu) => gpu.isSoftware && shape.headDim % 4 === 0,
     workgroups: (T, shape) => Math.ceil((shape.nHeads * T) / WG),
   },
   {
     shader: "attention",
-    batched: "attention_batched",
     when: () => true,
     workgroups: (T, shape) => [shape.nHeads, T],
   },
@@ -238,6 +234,8 @@ export class WebGpuKernels {
   readonly #empty: GPUBuffer;
   /** Bound to the unused split outputs of the int4 matmul (writable, so one each). */
   readonly #sinks: [GPUBuffer, GPUBuffer];
+  /** Rows (slot 0, offset t) of one sequence: it runs the batch kernels as slot 0. */
+  #sequenceRows = { buffer: undefined as GPUBuffer | undefined, rows: 0 };
 
   /** Creates a kernel set on `gpu`'s device. */
   constructor(gpu: GpuContext, pipelines: PipelineCache = new PipelineCache(gpu)) {
@@ -255,6 +253,28 @@ export class WebGpuKernels {
     const b = createUniform(this.#gpu, fields);
     this.#uniforms.push(b);
     return b;
+  }
+
+  /**
+   * A buffer of rows (slot 0, offset t) for t < T, at least: what one
+   * sequence binds where a batch binds its rows, its state buffer standing in
+   * for the states of slot 0 and its caches for slot 0's region.
+   */
+  #rowsOfOneSequence(T: number): GPUBuffer {
+    const have = this.#sequenceRows;
+    if (have.buffer && have.rows >= T) return have.buffer;
+    const rows = Math.max(T, 2 * have.rows, 256);
+    const ids = new Uint32Array(2 * rows);
+    for (let t = 0; t < rows; t++) ids[2 * t + 1] = t;
+    const buffer = this.#gpu.device.createBuffer({
+      label: "rows of one sequence",
+      size: ids.byteLength,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+    });
+    this.#gpu.device.queue.writeBuffer(buffer, 0, ids);
+    this.#uniforms.push(buffer);
+    this.#sequenceRows = { buffer, rows };
+    return buffer;
   }
 
   /** The KV cache element type of `shape`, checked against the device. */
@@ -575,7 +595,10 @@ export class WebGpuKernels {
     ];
   }
 
-  /** RoPE on q (in place) and k (into the cache), v copied into the cache. */
+  /**
+   * RoPE on q (in place) and k (into the cache), v copied into the cache, for
+   * T tokens of one sequence at positions state.pos + t.
+   */
   ropeStore(
     q: GPUBuffer,
     k: GPUBuffer,
@@ -587,79 +610,16 @@ export class WebGpuKernels {
     shape: AttentionShape,
     theta: number,
   ): Promise<Dispatch> {
-    return this.#ropeStore("rope_store", [q, k, v, kCache, vCache, state], T, shape, theta);
-  }
-
-  /** One RoPE + KV store dispatch of `shader` over `buffers` and its uniform block. */
-  async #ropeStore(
-    shader: "rope_store" | "rope_store_batched",
-    buffers: GPUBuffer[],
-    T: number,
-    shape: AttentionShape,
-    theta: number,
-  ): Promise<Dispatch> {
-    const pipeline = await this.#pipelines.get({
-      shader,
-      entry: shader,
-      constants: { WG },
-      kv: this.#kv(shape),
-    });
-    const params = this.#ropeParams(T, shape, theta);
-    const n = T * (shape.nHeads + shape.nKv) * (shape.headDim / 2);
-    return makeDispatch(this.#gpu, pipeline, [...buffers, params], Math.ceil(n / WG));
+    const rows = this.#rowsOfOneSequence(T);
+    return this.ropeStoreBatched(q, k, v, kCache, vCache, state, rows, T, shape, theta);
   }
 
   /**
-   * Causal GQA attention of T queries over the cache; the kernel comes from
-   * {@link ATTENTION_KERNELS} unless `options.entry` names one.
+   * RoPE and KV store for T rows of a batch (shaders/rope_store.wgsl): row r
+   * is a token of slot rows[r].x at position states[slot].pos + rows[r].y;
+   * the caches are [slots, shape.maxSeq, kvDim].
    */
-  attention(
-    q: GPUBuffer,
-    kCache: GPUBuffer,
-    vCache: GPUBuffer,
-    out: GPUBuffer,
-    state: GPUBuffer,
-    T: number,
-    shape: AttentionShape,
-    options: { entry?: "attention" | "attention_rows" } = {},
-  ): Promise<Dispatch> {
-    const kernel = options.entry
-      ? ATTENTION_KERNELS.find((k) => k.shader === options.entry)!
-      : ATTENTION_KERNELS.find((k) => k.when(shape, this.#gpu))!;
-    return this.#attention(kernel, kernel.shader, [q, kCache, vCache, out, state], T, shape);
-  }
-
-  /**
-   * One attention dispatch of `shader` (the kernel's single or batched file)
-   * over `buffers` and its uniform block. The row-per-invocation forms read
-   * heads as vec4s.
-   */
-  async #attention(
-    kernel: AttentionKernel,
-    shader: string,
-    buffers: GPUBuffer[],
-    T: number,
-    shape: AttentionShape,
-  ): Promise<Dispatch> {
-    if (kernel.shader === "attention_rows" && shape.headDim % 4 !== 0) {
-      throw new GpuError(`${shader} needs a head size divisible by 4 (got ${shape.headDim})`);
-    }
-    const pipeline = await this.#pipelines.get({
-      shader,
-      entry: shader,
-      constants: { WG },
-      kv: this.#kv(shape),
-    });
-    const params = this.#attentionParams(T, shape);
-    return makeDispatch(this.#gpu, pipeline, [...buffers, params], kernel.workgroups(T, shape));
-  }
-
-  /**
-   * RoPE and KV store for T rows of a batch (shaders/rope_store_batched.wgsl):
-   * row r is a token of slot rows[r].x at position states[slot].pos +
-   * rows[r].y; the caches are [slots, shape.maxSeq, kvDim].
-   */
-  ropeStoreBatched(
+  async ropeStoreBatched(
     q: GPUBuffer,
     k: GPUBuffer,
     v: GPUBuffer,
@@ -671,22 +631,45 @@ export class WebGpuKernels {
     shape: AttentionShape,
     theta: number,
   ): Promise<Dispatch> {
-    return this.#ropeStore(
-      "rope_store_batched",
-      [q, k, v, kCache, vCache, states, rows],
-      T,
-      shape,
-      theta,
-    );
+    const buffers = [q, k, v, kCache, vCache, states, rows];
+    const pipeline = await this.#pipelines.get({
+      shader: "rope_store",
+      entry: "rope_store",
+      constants: { WG },
+      kv: this.#kv(shape),
+    });
+    const params = this.#ropeParams(T, shape, theta);
+    const n = T * (shape.nHeads + shape.nKv) * (shape.headDim / 2);
+    return makeDispatch(this.#gpu, pipeline, [...buffers, params], Math.ceil(n / WG));
+  }
+
+  /**
+   * Causal GQA attention of T queries of one sequence (positions state.pos +
+   * t) over its cache; the kernel comes from {@link ATTENTION_KERNELS} unless
+   * `options.entry` names one.
+   */
+  attention(
+    q: GPUBuffer,
+    kCache: GPUBuffer,
+    vCache: GPUBuffer,
+    out: GPUBuffer,
+    state: GPUBuffer,
+    T: number,
+    shape: AttentionShape,
+    options: { entry?: "attention" | "attention_rows" } = {},
+  ): Promise<Dispatch> {
+    const rows = this.#rowsOfOneSequence(T);
+    return this.attentionBatched(q, kCache, vCache, out, state, rows, T, shape, options);
   }
 
   /**
    * Causal GQA attention of T rows of a batch over their slots' regions of
    * the [slots, maxSeq, kvDim] caches (row r: slot rows[r].x, position
    * states[slot].pos + rows[r].y); the form comes from
-   * {@link ATTENTION_KERNELS} (its `batched` file) unless `options.entry` names one.
+   * {@link ATTENTION_KERNELS} unless `options.entry` names one. The
+   * row-per-invocation form reads heads as vec4s.
    */
-  attentionBatched(
+  async attentionBatched(
     q: GPUBuffer,
     kCache: GPUBuffer,
     vCache: GPUBuffer,
@@ -695,17 +678,28 @@ export class WebGpuKernels {
     rows: GPUBuffer,
     T: number,
     shape: AttentionShape,
-    options: { entry?: AttentionKernel["batched"] } = {},
+    options: { entry?: AttentionKernel["shader"] } = {},
   ): Promise<Dispatch> {
     const kernel = options.entry
-      ? ATTENTION_KERNELS.find((k) => k.batched === options.entry)!
+      ? ATTENTION_KERNELS.find((k) => k.shader === options.entry)!
       : ATTENTION_KERNELS.find((k) => k.when(shape, this.#gpu))!;
-    return this.#attention(
-      kernel,
-      kernel.batched,
-      [q, kCache, vCache, out, states, rows],
-      T,
-      shape,
+    if (kernel.shader === "attention_rows" && shape.headDim % 4 !== 0) {
+      throw new GpuError(
+        `${kernel.shader} needs a head size divisible by 4 (got ${shape.headDim})`,
+      );
+    }
+    const pipeline = await this.#pipelines.get({
+      shader: kernel.shader,
+      entry: kernel.shader,
+      constants: { WG },
+      kv: this.#kv(shape),
+    });
+    const params = this.#attentionParams(T, shape);
+    return makeDispatch(
+      this.#gpu,
+      pipeline,
+      [q, kCache, vCache, out, states, rows, params],
+      kernel.workgroups(T, shape),
     );
   }
 
@@ -734,10 +728,13 @@ export class WebGpuKernels {
   }
 
   /**
-   * Samples the next token from logits row 0 (see shaders/sample.wgsl);
-   * `params` is a uniform buffer written by the sampler settings.
+   * Samples the next token of one sequence from logits row 0: the batch
+   * sampler (shaders/sample.wgsl) on slot 0, so `state` (16 bytes) and `ctx`
+   * ([maxSeq]) are slot 0's, the id goes to out[state.step] and tokens[0].
+   * `params` holds the sampler settings (`samplerUniform`) and needs STORAGE
+   * usage (`createUniform(gpu, fields, { storage: true })`).
    */
-  async sample(
+  sample(
     logits: GPUBuffer,
     work: GPUBuffer,
     ctx: GPUBuffer,
@@ -746,12 +743,12 @@ export class WebGpuKernels {
     out: GPUBuffer,
     params: GPUBuffer,
   ): Promise<Dispatch> {
-    const pipeline = await this.#pipelines.get({ shader: "sample", entry: "sample" });
-    return makeDispatch(this.#gpu, pipeline, [logits, work, ctx, tokens, state, out, params], 1);
+    const rows = this.#rowsOfOneSequence(1);
+    return this.sampleBatched(logits, work, ctx, tokens, state, out, params, rows, 1, 0);
   }
 
   /**
-   * Samples one token per row of a batch (shaders/sample_batched.wgsl), one
+   * Samples one token per row of a batch (shaders/sample.wgsl), one
    * workgroup per row: row r uses logits row r and slot rows[r].x's settings
    * (`params`: one sampler block of 48 bytes per slot), context (`ctx`:
    * [slots, maxSeq]) and state (`states`: [slots] × 16 bytes), and writes
@@ -769,10 +766,7 @@ export class WebGpuKernels {
     T: number,
     outStride: number,
   ): Promise<Dispatch> {
-    const pipeline = await this.#pipelines.get({
-      shader: "sample_batched",
-      entry: "sample_batched",
-    });
+    const pipeline = await this.#pipelines.get({ shader: "sample", entry: "sample" });
     const batch = this.#uniform([u32(outStride), u32(0), u32(0), u32(0)]);
     return makeDispatch(
       this.#gpu,

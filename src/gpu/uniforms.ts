@@ -36,12 +36,21 @@ export function packUniform(fields: readonly UniformField[]): ArrayBuffer {
   return buf;
 }
 
-/** Creates a uniform buffer holding `fields`. */
-export function createUniform(gpu: GpuContext, fields: readonly UniformField[]): GPUBuffer {
+/**
+ * Creates a uniform buffer holding `fields`; with `storage` it can also be
+ * bound as a read-only storage buffer (e.g. one element of an array the
+ * batch kernels index per slot).
+ */
+export function createUniform(
+  gpu: GpuContext,
+  fields: readonly UniformField[],
+  options: { storage?: boolean } = {},
+): GPUBuffer {
   const data = packUniform(fields);
   const buffer = gpu.device.createBuffer({
     size: data.byteLength,
-    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST |
+      (options.storage ? GPUBufferUsage.STORAGE : 0),
   });
   gpu.device.queue.writeBuffer(buffer, 0, data);
   return buffer;

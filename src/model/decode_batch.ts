@@ -27,7 +27,7 @@ import { packUniform } from "../gpu/uniforms.ts";
 import { type ResolvedSampling, samplerUniform } from "../engine/sampling_options.ts";
 import type { BatchIO, GpuLlama, LogitRows } from "./gpu_llama.ts";
 
-/** Bytes of one slot's sampler settings (shaders/sample_batched.wgsl `Params`). */
+/** Bytes of one slot's sampler settings (shaders/sample.wgsl `Params`). */
 const PARAMS_BYTES = 48;
 /** Bytes of one slot's decode state {pos, nTok, step, done}. */
 const STATE_BYTES = 16;

@@ -1,7 +1,7 @@
 /**
  * TypeScript references of the batched decode kernels
- * (shaders/rope_store_batched.wgsl, attention_batched.wgsl,
- * attention_rows_batched.wgsl): the single-sequence references of
+ * (shaders/rope_store.wgsl, attention.wgsl,
+ * attention_rows.wgsl, over rows of several slots): the single-sequence references of
  * `reference_ops.ts` applied row by row, each row at its own slot and
  * position in [slots, maxSeq, kvDim] caches.
  *
