@@ -20,7 +20,7 @@ import { GpuError, RequestError } from "../errors.ts";
 import { acquireGpu, type GpuContext } from "../gpu/device.ts";
 import type { WeightDType } from "../gpu/shader_source.ts";
 import { GpuLlama } from "../model/gpu_llama.ts";
-import type { HostTensor, LlamaWeights } from "../model/weights.ts";
+import { type HostTensor, LAYER_LINEARS, type LlamaWeights } from "../model/weights.ts";
 import { type BackendChoice, type BackendDecision, chooseBackend } from "./backend.ts";
 import { GpuInferenceModel } from "./gpu_inference_model.ts";
 import type { InferenceModel } from "./inference_model.ts";
@@ -90,16 +90,6 @@ export function withWeightDType(weights: LlamaWeights, dtype: ModelDType): Llama
   };
 }
 
-const LINEARS = [
-  ["wq", "self_attn.q_proj"],
-  ["wk", "self_attn.k_proj"],
-  ["wv", "self_attn.v_proj"],
-  ["wo", "self_attn.o_proj"],
-  ["wGate", "mlp.gate_proj"],
-  ["wUp", "mlp.up_proj"],
-  ["wDown", "mlp.down_proj"],
-] as const;
-
 /**
  * Checks that every linear of `weights` is a 4-bit quantized tensor whose
  * groups the int4 kernels of both backends take (per channel, or a multiple
@@ -113,7 +103,7 @@ const LINEARS = [
  */
 export function requireInt4(weights: LlamaWeights): void {
   for (const [i, layer] of weights.layers.entries()) {
-    for (const [field, module] of LINEARS) {
+    for (const [module, field] of LAYER_LINEARS) {
       const t = layer[field];
       const q = t.quantized;
       const name = `model.layers.${i}.${module}.weight`;

@@ -41,7 +41,7 @@ import { FormatError } from "../errors.ts";
 import type { LlamaConfig } from "../model/config.ts";
 import {
   type HostTensor,
-  type LayerWeights,
+  LAYER_LINEARS,
   type LlamaWeights,
   quantizedTensor,
 } from "../model/weights.ts";
@@ -101,22 +101,11 @@ export interface AwqQuantConfig {
   padding: Map<string, [number, number]>;
 }
 
-/** The linear weight fields of a layer, with their HF module suffixes. */
-const LINEARS: ReadonlyArray<[keyof LayerWeights, string]> = [
-  ["wq", "self_attn.q_proj"],
-  ["wk", "self_attn.k_proj"],
-  ["wv", "self_attn.v_proj"],
-  ["wo", "self_attn.o_proj"],
-  ["wGate", "mlp.gate_proj"],
-  ["wUp", "mlp.up_proj"],
-  ["wDown", "mlp.down_proj"],
-];
-
 /** Module name (without `.weight`) when the spec is a quantizable linear weight. */
 function linearModule(spec: HfTensorSpec): string | undefined {
   if (spec.slot.kind !== "layer") return undefined;
   const field = spec.slot.field;
-  if (!LINEARS.some(([f]) => f === field)) return undefined;
+  if (!LAYER_LINEARS.some(([, f]) => f === field)) return undefined;
   return spec.name.slice(0, -".weight".length);
 }
 
@@ -136,7 +125,7 @@ function linearModule(spec: HfTensorSpec): string | undefined {
 export function awqModuleNames(config: LlamaConfig): string[] {
   const names: string[] = [];
   for (let l = 0; l < config.numLayers; l++) {
-    for (const [, suffix] of LINEARS) names.push(`model.layers.${l}.${suffix}`);
+    for (const [suffix] of LAYER_LINEARS) names.push(`model.layers.${l}.${suffix}`);
   }
   return names;
 }

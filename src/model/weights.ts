@@ -63,6 +63,29 @@ export function quantizedTensor(
   };
 }
 
+/**
+ * The linear weights of a layer: HF module name (without `.weight`) and the
+ * {@link LayerWeights} field holding it, in the order of a forward pass.
+ *
+ * @example
+ * ```ts
+ * import { LAYER_LINEARS } from "./weights.ts";
+ * LAYER_LINEARS[4]; // ["mlp.gate_proj", "wGate"]
+ * ```
+ */
+export const LAYER_LINEARS: ReadonlyArray<readonly [string, LinearField]> = [
+  ["self_attn.q_proj", "wq"],
+  ["self_attn.k_proj", "wk"],
+  ["self_attn.v_proj", "wv"],
+  ["self_attn.o_proj", "wo"],
+  ["mlp.gate_proj", "wGate"],
+  ["mlp.up_proj", "wUp"],
+  ["mlp.down_proj", "wDown"],
+];
+
+/** The {@link LayerWeights} fields that hold linear weights. */
+export type LinearField = "wq" | "wk" | "wv" | "wo" | "wGate" | "wUp" | "wDown";
+
 /** The weights of one transformer block. */
 export interface LayerWeights {
   /** `input_layernorm.weight` [dim]. */

@@ -19,7 +19,12 @@ import { writeFileAtomic } from "../formats/atomic.ts";
 import { openSafetensors } from "../formats/safetensors_read.ts";
 import { writeSafetensors } from "../formats/safetensors_write.ts";
 import type { GpuContext } from "../gpu/device.ts";
-import type { HostTensor, LayerWeights, LlamaWeights } from "../model/weights.ts";
+import {
+  type HostTensor,
+  LAYER_LINEARS,
+  type LayerWeights,
+  type LlamaWeights,
+} from "../model/weights.ts";
 import { awqLayer, copyLayer, QuantizationError } from "./awq_layer.ts";
 import { groupWidth } from "./awq_kernels.ts";
 import { dequantizeLinear, groupCount, quantizeLinear } from "./quantizer.ts";
@@ -78,15 +83,7 @@ export interface QuantizeResult {
 }
 
 /** HF module names of a layer's linears, with their LayerWeights fields. */
-export const LINEARS: ReadonlyArray<[string, keyof LayerWeights]> = [
-  ["self_attn.q_proj", "wq"],
-  ["self_attn.k_proj", "wk"],
-  ["self_attn.v_proj", "wv"],
-  ["self_attn.o_proj", "wo"],
-  ["mlp.gate_proj", "wGate"],
-  ["mlp.up_proj", "wUp"],
-  ["mlp.down_proj", "wDown"],
-];
+export const LINEARS = LAYER_LINEARS;
 
 const PHASES = ["inputs", "stats", "scale", "clip", "quantize"];
 
