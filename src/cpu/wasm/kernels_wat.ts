@@ -1011,15 +1011,7 @@ function otherKernels(v: SimdVariant): string {
       (br_if $d (i32.ge_u (local.get $p) (local.get $end)))
       (local.set $v (v128.load (local.get $p)))
       (local.set $w (v128.load offset=16 (local.get $p)))
-      (local.set $ge (f32x4.ge (local.get $v) (local.get $tv)))
-      (local.set $gw (f32x4.ge (local.get $w) (local.get $tv)))
-      (local.set $c (i32x4.sub (i32x4.sub (local.get $c) (local.get $ge)) (local.get $gw)))
-      (local.set $mn (f32x4.pmin (f32x4.pmin (local.get $mn)
-        (v128.bitselect (local.get $v) (local.get $inf) (local.get $ge)))
-        (v128.bitselect (local.get $w) (local.get $inf) (local.get $gw))))
-      (local.set $mx (f32x4.pmax (f32x4.pmax (local.get $mx)
-        (v128.bitselect (local.get $v) (local.get $ninf) (f32x4.lt (local.get $v) (local.get $tv))))
-        (v128.bitselect (local.get $w) (local.get $ninf) (f32x4.lt (local.get $w) (local.get $tv)))))
+      ${samplerCompare()}
       (local.set $p (i32.add (local.get $p) (i32.const 32)))
       (br $lp)))
     ${samplerNeighbours()}
@@ -1043,23 +1035,15 @@ function otherKernels(v: SimdVariant): string {
       (br_if $d (i32.ge_u (local.get $i) (local.get $end)))
       (local.set $v (v128.load (i32.add (local.get $l) (local.get $i))))
       (local.set $w (v128.load offset=16 (i32.add (local.get $l) (local.get $i))))
-      (local.set $ge (f32x4.ge (local.get $v) (local.get $tv)))
-      (local.set $gw (f32x4.ge (local.get $w) (local.get $tv)))
+      ${samplerCompare()}
       (local.set $x (v128.and (v128.load (i32.add (local.get $e) (local.get $i))) (local.get $ge)))
       (local.set $y (v128.and (v128.load offset=16 (i32.add (local.get $e) (local.get $i))) (local.get $gw)))
-      (local.set $c (i32x4.sub (i32x4.sub (local.get $c) (local.get $ge)) (local.get $gw)))
       (local.set $a0 (f64x2.add (local.get $a0) (f64x2.promote_low_f32x4 (local.get $x))))
       (local.set $a1 (f64x2.add (local.get $a1) (f64x2.promote_low_f32x4
         (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $x) (local.get $x)))))
       (local.set $a2 (f64x2.add (local.get $a2) (f64x2.promote_low_f32x4 (local.get $y))))
       (local.set $a3 (f64x2.add (local.get $a3) (f64x2.promote_low_f32x4
         (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $y) (local.get $y)))))
-      (local.set $mn (f32x4.pmin (f32x4.pmin (local.get $mn)
-        (v128.bitselect (local.get $v) (local.get $inf) (local.get $ge)))
-        (v128.bitselect (local.get $w) (local.get $inf) (local.get $gw))))
-      (local.set $mx (f32x4.pmax (f32x4.pmax (local.get $mx)
-        (v128.bitselect (local.get $v) (local.get $ninf) (f32x4.lt (local.get $v) (local.get $tv))))
-        (v128.bitselect (local.get $w) (local.get $ninf) (f32x4.lt (local.get $w) (local.get $tv)))))
       (local.set $i (i32.add (local.get $i) (i32.const 32)))
       (br $lp)))
     ${samplerNeighbours()}
@@ -1159,6 +1143,23 @@ function otherKernels(v: SimdVariant): string {
       (br $bl)))
     (i32.shr_u (i32.add (local.get $last) (local.get $k)) (i32.const 2)))
 `;
+}
+
+/**
+ * For the 8 logits in `$v`, `$w` against the threshold splat in `$tv`:
+ * `$ge`/`$gw` = (l >= t) masks, `$c` counts them (per lane), `$mn` keeps the
+ * smallest value >= t and `$mx` the largest below it (per lane).
+ */
+function samplerCompare(): string {
+  return `(local.set $ge (f32x4.ge (local.get $v) (local.get $tv)))
+      (local.set $gw (f32x4.ge (local.get $w) (local.get $tv)))
+      (local.set $c (i32x4.sub (i32x4.sub (local.get $c) (local.get $ge)) (local.get $gw)))
+      (local.set $mn (f32x4.pmin (f32x4.pmin (local.get $mn)
+        (v128.bitselect (local.get $v) (local.get $inf) (local.get $ge)))
+        (v128.bitselect (local.get $w) (local.get $inf) (local.get $gw))))
+      (local.set $mx (f32x4.pmax (f32x4.pmax (local.get $mx)
+        (v128.bitselect (local.get $v) (local.get $ninf) (f32x4.lt (local.get $v) (local.get $tv))))
+        (v128.bitselect (local.get $w) (local.get $ninf) (f32x4.lt (local.get $w) (local.get $tv)))))`;
 }
 
 /** Stores the lane minimum of `$mn` at `$out` and the lane maximum of `$mx` at `$out + 4`. */
