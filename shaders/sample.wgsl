@@ -2,7 +2,8 @@
 // per row, row r sampling from logits row r for slot rows[r].x with that slot's
 // settings params[slot], context ctx[slot, 0..end) and state states[slot]; one
 // sequence is slot 0 with one row (0, 0). Steps, in Hugging Face's order:
-// repetition penalty over the slot's context, temperature, top-k, top-p, then a
+// repetition penalty over the slot's context (then OpenAI's presence and
+// frequency penalties over the same window), temperature, top-k, top-p, then a
 // draw from the kept mass with a counter-based RNG keyed by (seed, position).
 // temperature <= 0 means greedy (argmax, lowest id on ties). The chosen id goes
 // to ctx[slot, end], to tokens[r] (row r's next input) and to
@@ -18,6 +19,10 @@ struct Params {
   topP: f32,        // >= 1: off
   repPenalty: f32,  // 1: off
   maxSeq: u32,
+  presence: f32,    // 0: off
+  frequency: f32,   // 0: off
+  _pad0: u32,
+  _pad1: u32,
   eos: vec4<u32>,   // unused slots hold 0xffffffff
 }
 
@@ -37,6 +42,7 @@ struct Batch {
 
 const WG: u32 = 256u;
 const NONE: u32 = 0xffffffffu;
+const MARK: u32 = 0xff800000u; // -inf: a penalised entry not yet taken in the second walk
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read_write> work: array<f32>;
@@ -130,16 +136,41 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
   }
   storageBarrier();
   workgroupBarrier();
+  var start = 0u; // the penalty window is ctx[cb + start..end)
+  if (p.repWindow > 0u && end > p.repWindow) {
+    start = end - p.repWindow;
+  }
   if (p.repPenalty != 1.0) {
-    var start = 0u;
-    if (p.repWindow > 0u && end > p.repWindow) {
-      start = end - p.repWindow;
-    }
     for (var j = start + lid; j < end; j += WG) {
       let tok = ctx[cb + j];
       if (tok < V) {
         let l = logits[wb + tok];
         work[wb + tok] = select(l * p.repPenalty, l / p.repPenalty, l > 0.0);
+      }
+    }
+  }
+  storageBarrier();
+  workgroupBarrier();
+  // Presence and frequency penalties: presence once per distinct token of the
+  // window, frequency once per occurrence. One invocation walks the window
+  // twice: first it marks each token's entry (-inf bits), so the second walk
+  // knows a token's first occurrence (penalised logit - presence, then
+  // - frequency) from the later ones (- frequency).
+  if (lid == 0u && (p.presence != 0.0 || p.frequency != 0.0)) {
+    for (var j = start; j < end; j++) {
+      let tok = ctx[cb + j];
+      if (tok < V) {
+        work[wb + tok] = bitcast<f32>(MARK);
+      }
+    }
+    for (var j = start; j < end; j++) {
+      let tok = ctx[cb + j];
+      if (tok < V) {
+        if (bitcast<u32>(work[wb + tok]) == MARK) {
+          let l = logits[wb + tok];
+          work[wb + tok] = select(l * p.repPenalty, l / p.repPenalty, l > 0.0) - p.presence;
+        }
+        work[wb + tok] = work[wb + tok] - p.frequency;
       }
     }
   }

@@ -157,3 +157,34 @@ for (const backend of TEST_BACKENDS) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "cli generate: presence and frequency penalties change greedy stories260K alike on every backend",
+  ignore: !sharedPresent,
+  async fn() {
+    const runs: number[][] = [];
+    for (const backend of TEST_BACKENDS) {
+      const r = await runCliJson<GenJson>([
+        ...["generate", "--model", STORIES, "--prompt", PROMPT, "--max-tokens", "40"],
+        ...[
+          "--presence-penalty",
+          "0.5",
+          "--frequency-penalty",
+          "1",
+          "--json",
+          "--backend",
+          backend,
+        ],
+      ]);
+      runs.push(r.token_ids);
+    }
+    const plain = await runCliJson<GenJson>([
+      ...["generate", "--model", STORIES, "--prompt", PROMPT, "--max-tokens", "40", "--json"],
+      ...["--backend", TEST_BACKENDS[0]],
+    ]);
+    assert.equal(runs[0].length, 40);
+    assert.notDeepEqual(runs[0], plain.token_ids, "the penalties changed nothing");
+    for (const ids of runs.slice(1)) assert.deepEqual(ids, runs[0]);
+  },
+});

@@ -104,10 +104,21 @@ for (const variant of VARIANTS) {
         const logits = Float32Array.from({ length: V }, () => Math.round(r() * 6) - 3);
         const context = randomContext(r, V, Math.floor(r() * 30));
         for (
-          const o of [{}, { repetitionPenalty: 1.5 }, {
-            repetitionPenalty: 0.7,
-            repetitionWindow: 4,
-          }]
+          const o of [
+            {},
+            { repetitionPenalty: 1.5 },
+            {
+              repetitionPenalty: 0.7,
+              repetitionWindow: 4,
+            },
+            { presencePenalty: 1 },
+            { frequencyPenalty: 0.5, repetitionWindow: 6 },
+            {
+              repetitionPenalty: 1.2,
+              presencePenalty: -0.5,
+              frequencyPenalty: 0.25,
+            },
+          ]
         ) {
           const s = resolveSampling(o);
           assert.equal(
@@ -192,6 +203,7 @@ for (const variant of VARIANTS) {
         { temperature: 0.9, topP: 1 },
         { temperature: 0.7, topK: 40, topP: 0.9, repetitionPenalty: 1.2, repetitionWindow: 8 },
         { temperature: 1.5, topK: 200, topP: 0.5, repetitionPenalty: 0.8 },
+        { temperature: 0.8, topP: 0.9, presencePenalty: 0.6, frequencyPenalty: 0.3 },
       ];
       for (const [i, o] of settings.entries()) {
         const { same, total, wrong } = compareDraws(k, o, i);

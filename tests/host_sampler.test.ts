@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { sampleLogits, samplerDraw } from "../src/engine/host_sampler.ts";
+import { penalisedWindow, sampleLogits, samplerDraw } from "../src/engine/host_sampler.ts";
+import { RequestError } from "../src/errors.ts";
 import { resolveSampling, type SamplingOptions } from "../src/engine/sampling_options.ts";
 import { TextModel } from "../mod.ts";
 import {
@@ -81,4 +82,45 @@ Deno.test({
     assert.deepEqual(ids[3], ids[1]);
     assert.notDeepEqual(ids[0], ids[1]);
   },
+});
+
+Deno.test("penalisedWindow subtracts presence once and frequency per occurrence, after the repetition penalty", () => {
+  const logits = new Float32Array([2, -1, 0.5, 3]);
+  const s = resolveSampling({
+    repetitionPenalty: 2,
+    presencePenalty: 0.5,
+    frequencyPenalty: 0.25,
+    repetitionWindow: 4,
+  });
+  // window: the last 4 ids [1, 0, 0, 7]; 7 is outside the vocabulary, 3 outside the window
+  const p = penalisedWindow(logits, [3, 1, 0, 0, 7], s);
+  assert.deepEqual([...p.entries()].sort(), [[0, 2 / 2 - 0.5 - 0.5], [1, -1 * 2 - 0.5 - 0.25]]);
+  assert.equal(penalisedWindow(logits, [0, 1], resolveSampling()).size, 0);
+});
+
+Deno.test("sampleLogits() greedy honours presence and frequency penalties", () => {
+  const logits = new Float32Array([3, 2.9, 0]);
+  const greedy = (o: Parameters<typeof resolveSampling>[0], ctx: number[]) =>
+    sampleLogits(logits, ctx, resolveSampling(o));
+  assert.equal(greedy({}, [0, 0, 0]), 0);
+  assert.equal(greedy({ presencePenalty: 0.2 }, [0]), 1);
+  assert.equal(greedy({ presencePenalty: 0.05 }, [0, 0, 0]), 0, "presence counts once");
+  assert.equal(greedy({ frequencyPenalty: 0.05 }, [0, 0, 0]), 1, "3 - 3 · 0.05 < 2.9");
+  assert.equal(greedy({ frequencyPenalty: 0.05 }, [0]), 0);
+  assert.equal(greedy({ frequencyPenalty: -1 }, [1]), 1, "a negative penalty favours the token");
+});
+
+Deno.test("resolveSampling rejects presence and frequency penalties outside [-2, 2], naming them", () => {
+  for (
+    const [o, field] of [
+      [{ presencePenalty: 2.5 }, "presence_penalty"],
+      [{ frequencyPenalty: -3 }, "frequency_penalty"],
+      [{ frequencyPenalty: NaN }, "frequency_penalty"],
+    ] as const
+  ) {
+    assert.throws(
+      () => resolveSampling(o),
+      (e: unknown) => e instanceof RequestError && e.message.includes(field),
+    );
+  }
 });

@@ -1,6 +1,7 @@
 // shaders/sample.wgsl against tests/support/reference_sampler.ts: greedy and
 // ties, top-k 1, seeds, the kept set and its empirical distribution,
-// repetition penalty, and the state/ctx/tokens/out bookkeeping.
+// repetition, presence and frequency penalties, and the state/ctx/tokens/out
+// bookkeeping.
 
 import assert from "node:assert/strict";
 import {
@@ -250,6 +251,78 @@ Deno.test("sample's repetition window only penalises the last repetitionWindow c
     assert.equal(windowed.out[0], 3, "3 is outside the window of 2");
     const all = await sample(h, { logits, ctx }, [{ repetitionPenalty: 2, repetitionWindow: 3 }]);
     assert.equal(all.out[0], 7, "3 is inside the window of 3");
+  }));
+
+Deno.test("sample's presence penalty subtracts once per distinct context token", () =>
+  withKernels(async (h) => {
+    const logits = new Float32Array(20).fill(-2);
+    logits[3] = 5;
+    logits[7] = 4.6;
+    // once: 5 - 0.5 = 4.5 < 4.6, however often 3 occurs; 0.3 keeps 3 ahead (4.7)
+    for (const ctx of [[3], [3, 3, 3]]) {
+      const r = await sample(h, { logits, ctx }, [{ presencePenalty: 0.5 }]);
+      assert.equal(r.out[0], 7, `context ${ctx}`);
+      assert.equal(argmax(penalised(logits, ctx, 1, 0, 0.5)), 7);
+    }
+    const mild = await sample(h, { logits, ctx: [3, 3, 3] }, [{ presencePenalty: 0.3 }]);
+    assert.equal(mild.out[0], 3);
+  }));
+
+Deno.test("sample's frequency penalty subtracts per occurrence, after the repetition penalty, within the window", () =>
+  withKernels(async (h) => {
+    const logits = new Float32Array(20).fill(-2);
+    logits[3] = 5;
+    logits[7] = 4.25;
+    // 5 - 3 · 0.3 = 4.1 < 4.25; twice: 4.4 > 4.25
+    const three = await sample(h, { logits, ctx: [3, 1, 3, 3] }, [{ frequencyPenalty: 0.3 }]);
+    assert.equal(three.out[0], 7);
+    const two = await sample(h, { logits, ctx: [3, 1, 3, 3] }, [{
+      frequencyPenalty: 0.3,
+      repetitionWindow: 3,
+    }]);
+    assert.equal(two.out[0], 3, "the window of 3 holds two 3s");
+    // repetition 1.1 then presence and frequency: 5 / 1.1 - 0.2 - 2 · 0.05 = 4.245 < 4.25
+    const all = await sample(h, { logits, ctx: [3, 3] }, [{
+      repetitionPenalty: 1.1,
+      presencePenalty: 0.2,
+      frequencyPenalty: 0.05,
+    }]);
+    assert.equal(all.out[0], 7);
+    // a negative frequency penalty favours repeated tokens
+    const neg = await sample(h, { logits: logits.map((v, i) => i === 7 ? 5.5 : v), ctx: [3, 3] }, [{
+      frequencyPenalty: -0.5,
+    }]);
+    assert.equal(neg.out[0], 3, "5 + 2 · 0.5 = 6 > 5.5");
+  }));
+
+Deno.test("sample with presence and frequency penalties draws the reference's id for the same uniform", () =>
+  withKernels(async (h) => {
+    const r = mulberry32(99);
+    const logits = rampLogits(r, 64, -2, 0.07);
+    const ctx = Array.from({ length: 30 }, () => Math.floor(r() * 16));
+    const o = {
+      temperature: 0.9,
+      topK: 20,
+      topP: 0.9,
+      presencePenalty: 0.7,
+      frequencyPenalty: 0.4,
+    };
+    const probs = samplerDistribution(logits, ctx, resolveSampling(o));
+    let checked = 0;
+    for (let seed = 0; seed < 24; seed++) {
+      const u = samplerUniformDraw(seed, ctx.length);
+      let run = 0;
+      let near = false;
+      for (const p of probs) {
+        run += p;
+        if (p > 0 && Math.abs(u - run) < 1e-4) near = true;
+      }
+      if (near) continue;
+      checked++;
+      const got = await sample(h, { logits, ctx, maxSeq: 64 }, [{ ...o, seed }]);
+      assert.equal(got.out[0], drawFrom(probs, u), `seed ${seed}, u ${u}`);
+    }
+    assert.ok(checked > 20, `only ${checked} draws checked`);
   }));
 
 Deno.test("sample writes out[step], appends to ctx, feeds the id as the next token and advances the state", () =>

@@ -35,10 +35,10 @@ async function run(
   steps = 1,
 ) {
   const S = slots.length;
-  const params = new Uint8Array(S * 48);
+  const params = new Uint8Array(S * 64);
   slots.forEach((s, i) => {
     const fields = samplerUniform(resolveSampling(s.options), V, maxSeq, s.eos ?? []);
-    params.set(new Uint8Array(packUniform(fields)), i * 48);
+    params.set(new Uint8Array(packUniform(fields)), i * 64);
   });
   const ctx0 = new Uint32Array(S * maxSeq).fill(0xabcdef);
   slots.forEach((s, i) => ctx0.set(s.ctx, i * maxSeq));

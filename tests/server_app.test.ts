@@ -34,7 +34,7 @@ Deno.test("GET /v1/models lists the model; /health is 503 until loaded", async (
   assert.equal(body.data[0].id, "fake-model");
 });
 
-Deno.test("POST /v1/completions returns text, usage and finish_reason length", async () => {
+Deno.test("POST /v1/completions returns text, usage and finish_reason length, and passes the sampling fields on", async () => {
   const engine = new FakeEngine();
   const app = createApp(engine);
   const r = await app.request(
@@ -46,6 +46,8 @@ Deno.test("POST /v1/completions returns text, usage and finish_reason length", a
       temperature: 0,
       top_p: 0.5,
       seed: 7,
+      presence_penalty: 0.5,
+      frequency_penalty: -0.25,
     }),
   );
   assert.equal(r.status, 200);
@@ -56,6 +58,7 @@ Deno.test("POST /v1/completions returns text, usage and finish_reason length", a
   assert.deepEqual(b.usage, { prompt_tokens: 4, completion_tokens: 3, total_tokens: 7 });
   const req = engine.requests[0];
   assert.deepEqual([req.temperature, req.topP, req.seed, req.maxTokens], [0, 0.5, 7, 3]);
+  assert.deepEqual([req.presencePenalty, req.frequencyPenalty], [0.5, -0.25]);
 });
 
 Deno.test("stop sequences end with finish_reason stop and are removed", async () => {
@@ -153,6 +156,8 @@ Deno.test("errors: malformed JSON, bad params, n != 1, unknown model, context ov
     ["{not json", 400, null, /not valid JSON/],
     [{ model: "fake-model", prompt: "a", temperature: 3 }, 400, "temperature", /\[0, 2\]/],
     [{ model: "fake-model", prompt: "a", top_p: 0 }, 400, "top_p", /top_p/],
+    [{ model: "fake-model", prompt: "a", presence_penalty: 3 }, 400, "presence_penalty", /-2, 2/],
+    [{ model: "fake-model", prompt: "a", frequency_penalty: "x" }, 400, "frequency_penalty", /-2/],
     [{ model: "fake-model", prompt: "a", max_tokens: 0 }, 400, "max_tokens", /integer >= 1/],
     [{ model: "fake-model", prompt: "a", seed: -1 }, 400, "seed", /seed/],
     [{ model: "fake-model", prompt: "a", n: 2 }, 400, "n", /n must be 1/],

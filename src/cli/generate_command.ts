@@ -25,6 +25,8 @@ export const GENERATE_USAGE = `usage: cli.ts generate --model PATH --prompt TEXT
   --top-k K                 keep the K most likely tokens (default off)
   --top-p P                 nucleus sampling (default 1 = off)
   --repetition-penalty R    (default 1 = off)
+  --presence-penalty P      minus P once per token in the context (-2..2, default 0)
+  --frequency-penalty F     minus F per occurrence in the context (-2..2, default 0)
   --seed S                  random seed (default 0)
   --stop TEXT               stop string (repeatable)
   --context N               KV cache length (default: the model's, at most 2048)
@@ -47,6 +49,8 @@ export async function generateCommand(args: string[]): Promise<GenerateResult> {
     "top-k": { type: "string" },
     "top-p": { type: "string" },
     "repetition-penalty": { type: "string" },
+    "presence-penalty": { type: "string" },
+    "frequency-penalty": { type: "string" },
     seed: { type: "string" },
     stop: { type: "string", multiple: true },
     context: { type: "string" },
@@ -66,6 +70,8 @@ export async function generateCommand(args: string[]): Promise<GenerateResult> {
     topK: numberOption(values, "top-k", 0),
     topP: numberOption(values, "top-p", 1),
     repetitionPenalty: numberOption(values, "repetition-penalty", 1),
+    presencePenalty: numberOption(values, "presence-penalty", 0),
+    frequencyPenalty: numberOption(values, "frequency-penalty", 0),
     seed: numberOption(values, "seed", 0),
     stop: values.stop as string[] | undefined,
     tokensPerReadback: numberOption(values, "tokens-per-readback"),

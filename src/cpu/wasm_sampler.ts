@@ -4,8 +4,9 @@
  * with the passes over the logits in SIMD (`sample_*` in kernels_wat.ts) and
  * no sort:
  *
- * 1. the logits are copied into scratch memory; the repetition penalty
- *    touches only the context's tokens, so it is applied here, in f64;
+ * 1. the logits are copied into scratch memory; the penalties (repetition,
+ *    presence, frequency) touch only the context's tokens, so they are
+ *    applied here, in f64 (`penalisedWindow`);
  * 2. argmax (lowest id on ties): the unpenalised logits in SIMD, the
  *    penalised ones compared here in f64, so greedy picks exactly the
  *    reference's id;
@@ -35,7 +36,7 @@
  * @module
  */
 
-import { sampleLogits, samplerDraw } from "../engine/host_sampler.ts";
+import { penalisedWindow, sampleLogits, samplerDraw } from "../engine/host_sampler.ts";
 import type { ResolvedSampling } from "../engine/sampling_options.ts";
 import type { Ptr } from "./cpu_kernels.ts";
 
@@ -111,7 +112,7 @@ export function wasmSample(
 
   // Argmax: the penalised tokens are out of the SIMD pass (-inf there) and
   // compared in f64, as the reference does.
-  const penalised = penalisedLogits(logits, context, s);
+  const penalised = penalisedWindow(logits, context, s); // in f64, as the reference
   for (const tok of penalised.keys()) l[tok] = -Infinity;
   let best = ex.sample_argmax(at.l, n, at.out);
   let hasNaN = outI[0] > n - V;
@@ -163,26 +164,6 @@ export function wasmSample(
   const total = ex.sample_mass(at.l, at.e, n, tau, at.out);
   const id = ex.sample_scan(at.l, at.e, n, tau, samplerDraw(s.seed, context.length) * total);
   return id >= 0 ? id : best;
-}
-
-/** Each token of the penalty window that is in the vocabulary, with its penalised logit. */
-function penalisedLogits(
-  logits: Float32Array,
-  context: ArrayLike<number>,
-  s: ResolvedSampling,
-): Map<number, number> {
-  const out = new Map<number, number>();
-  if (s.repetitionPenalty === 1) return out;
-  const end = context.length;
-  const start = s.repetitionWindow > 0 && end > s.repetitionWindow ? end - s.repetitionWindow : 0;
-  for (let j = start; j < end; j++) {
-    const tok = context[j];
-    if (Number.isInteger(tok) && tok >= 0 && tok < logits.length && !out.has(tok)) {
-      const v = logits[tok];
-      out.set(tok, v > 0 ? v / s.repetitionPenalty : v * s.repetitionPenalty);
-    }
-  }
-  return out;
 }
 
 /** Logits and their exponentials in memory, `n` of each (a multiple of STEP, NaN-padded). */

@@ -41,6 +41,45 @@ export function samplerDraw(seed: number, end: number): number {
 }
 
 /**
+ * The tokens of the penalty window of `context` (its last `repetitionWindow`
+ * ids, or all) that are in the vocabulary, each with its penalised logit:
+ * the repetition penalty (positive logits divided, negative multiplied),
+ * minus the presence penalty once, minus the frequency penalty per
+ * occurrence, as shaders/sample.wgsl computes them. Empty when no penalty is on.
+ *
+ * @example
+ * ```ts
+ * import { penalisedWindow } from "./host_sampler.ts";
+ * import { resolveSampling } from "./sampling_options.ts";
+ * const s = resolveSampling({ presencePenalty: 0.5, frequencyPenalty: 0.25 });
+ * penalisedWindow(new Float32Array([2, 1, 0]), [0, 0], s); // Map { 0 => 1 } (2 - 0.5 - 2 · 0.25)
+ * ```
+ */
+export function penalisedWindow(
+  logits: ArrayLike<number>,
+  context: ArrayLike<number>,
+  s: ResolvedSampling,
+): Map<number, number> {
+  const out = new Map<number, number>();
+  const rep = s.repetitionPenalty;
+  if (rep === 1 && s.presencePenalty === 0 && s.frequencyPenalty === 0) return out;
+  const V = logits.length;
+  const end = context.length;
+  const start = s.repetitionWindow > 0 && end > s.repetitionWindow ? end - s.repetitionWindow : 0;
+  const counts = new Map<number, number>();
+  for (let j = start; j < end; j++) {
+    const tok = context[j];
+    if (Number.isInteger(tok) && tok >= 0 && tok < V) counts.set(tok, (counts.get(tok) ?? 0) + 1);
+  }
+  for (const [tok, n] of counts) {
+    const l = logits[tok];
+    const v = rep === 1 ? l : l > 0 ? l / rep : l * rep;
+    out.set(tok, v - s.presencePenalty - s.frequencyPenalty * n);
+  }
+  return out;
+}
+
+/**
  * Picks the next id from one row of `logits` given the `context` (every
  * token so far, prompt included; its length is the draw's counter).
  */
@@ -51,22 +90,15 @@ export function sampleLogits(
 ): number {
   const V = logits.length;
   const end = context.length;
-  if (!(s.temperature > 0) && s.repetitionPenalty === 1) {
+  const penalties = s.repetitionPenalty !== 1 || s.presencePenalty !== 0 ||
+    s.frequencyPenalty !== 0;
+  if (!(s.temperature > 0) && !penalties) {
     let best = 0; // greedy without a penalty: argmax of the logits as they are
     for (let i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
     return best;
   }
   const work = Float64Array.from(logits);
-  if (s.repetitionPenalty !== 1) {
-    const start = s.repetitionWindow > 0 && end > s.repetitionWindow ? end - s.repetitionWindow : 0;
-    for (let j = start; j < end; j++) {
-      const tok = context[j];
-      if (tok >= 0 && tok < V) {
-        const l = logits[tok];
-        work[tok] = l > 0 ? l / s.repetitionPenalty : l * s.repetitionPenalty;
-      }
-    }
-  }
+  for (const [tok, v] of penalisedWindow(logits, context, s)) work[tok] = v;
   let argmax = 0;
   for (let i = 1; i < V; i++) if (work[i] > work[argmax]) argmax = i;
   if (!(s.temperature > 0)) return argmax;

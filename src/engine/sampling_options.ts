@@ -24,8 +24,18 @@ export interface SamplingOptions {
   topP?: number;
   /** Divide positive / multiply negative logits of tokens already in the context (1 = off). */
   repetitionPenalty?: number;
-  /** How many recent context tokens the penalty looks at (0 = all). */
+  /** How many recent context tokens the penalties look at (0 = all). */
   repetitionWindow?: number;
+  /**
+   * OpenAI's presence penalty: subtracted once from the logit of every
+   * token in the penalty window (0 = off; -2..2).
+   */
+  presencePenalty?: number;
+  /**
+   * OpenAI's frequency penalty: subtracted from a token's logit once per
+   * occurrence in the penalty window (0 = off; -2..2).
+   */
+  frequencyPenalty?: number;
   /** Random seed (default 0): the same seed gives the same text. */
   seed?: number;
 }
@@ -45,6 +55,8 @@ export function resolveSampling(o: SamplingOptions = {}): ResolvedSampling {
     topP: o.topP ?? 1,
     repetitionPenalty: o.repetitionPenalty ?? 1,
     repetitionWindow: o.repetitionWindow ?? 0,
+    presencePenalty: o.presencePenalty ?? 0,
+    frequencyPenalty: o.frequencyPenalty ?? 0,
     seed: o.seed ?? 0,
   };
   check(Number.isFinite(r.temperature) && r.temperature >= 0, "temperature", r.temperature, ">= 0");
@@ -62,6 +74,14 @@ export function resolveSampling(o: SamplingOptions = {}): ResolvedSampling {
     r.repetitionWindow,
     "an integer >= 0",
   );
+  for (
+    const [field, v] of [
+      ["presence_penalty", r.presencePenalty],
+      ["frequency_penalty", r.frequencyPenalty],
+    ] as const
+  ) {
+    check(Number.isFinite(v) && v >= -2 && v <= 2, field, v, "in [-2, 2]");
+  }
   check(Number.isInteger(r.seed) && r.seed >= 0, "seed", r.seed, "an integer >= 0");
   return r;
 }
@@ -84,6 +104,10 @@ export function samplerUniform(
     f32(s.topP),
     f32(s.repetitionPenalty),
     u32(maxSeq),
+    f32(s.presencePenalty),
+    f32(s.frequencyPenalty),
+    u32(0),
+    u32(0),
     ...eos.map(u32),
   ];
 }

@@ -750,7 +750,7 @@ export class WebGpuKernels {
   /**
    * Samples one token per row of a batch (shaders/sample.wgsl), one
    * workgroup per row: row r uses logits row r and slot rows[r].x's settings
-   * (`params`: one sampler block of 48 bytes per slot), context (`ctx`:
+   * (`params`: one sampler block of 64 bytes per slot), context (`ctx`:
    * [slots, maxSeq]) and state (`states`: [slots] × 16 bytes), and writes
    * the slot's id to out[slot * outStride + step].
    */

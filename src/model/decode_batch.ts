@@ -28,7 +28,7 @@ import { type ResolvedSampling, samplerUniform } from "../engine/sampling_option
 import type { BatchIO, GpuLlama, LogitRows } from "./gpu_llama.ts";
 
 /** Bytes of one slot's sampler settings (shaders/sample.wgsl `Params`). */
-const PARAMS_BYTES = 48;
+const PARAMS_BYTES = 64;
 /** Bytes of one slot's decode state {pos, nTok, step, done}. */
 const STATE_BYTES = 16;
 

@@ -263,6 +263,8 @@ export function createApp(engine: InferenceEngine, options: AppOptions = {}): Ho
           stop: req.stop,
           temperature: req.temperature,
           topP: req.topP,
+          presencePenalty: req.presencePenalty,
+          frequencyPenalty: req.frequencyPenalty,
           seed,
         },
         signal,

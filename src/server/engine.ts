@@ -27,6 +27,10 @@ export interface EngineRequest {
   temperature?: number;
   /** Nucleus sampling threshold in (0, 1]. */
   topP?: number;
+  /** OpenAI's presence penalty in [-2, 2] (0 = off). */
+  presencePenalty?: number;
+  /** OpenAI's frequency penalty in [-2, 2] (0 = off). */
+  frequencyPenalty?: number;
   /** Random seed. */
   seed?: number;
 }

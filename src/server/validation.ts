@@ -64,6 +64,10 @@ export interface CheckedParams {
   temperature: number;
   /** (0, 1]. */
   topP: number;
+  /** [-2, 2]: subtracted once from the logit of each token already in the context. */
+  presencePenalty: number;
+  /** [-2, 2]: subtracted from a token's logit per occurrence in the context. */
+  frequencyPenalty: number;
   /** Seed, when given. */
   seed?: number;
   /** Stop strings. */
@@ -126,9 +130,10 @@ function checkCommon(body: unknown, maxTokensNames: string[]): CheckedParams {
     (x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff,
     "an integer in [0, 2^32)",
   );
-  for (const name of ["presence_penalty", "frequency_penalty"]) {
-    optNumber(body, name, (x) => x >= -2 && x <= 2, "in [-2, 2]"); // accepted, not applied
-  }
+  const penalty = (name: string) =>
+    optNumber(body, name, (x) => x >= -2 && x <= 2, "in [-2, 2]") ?? 0;
+  const presencePenalty = penalty("presence_penalty");
+  const frequencyPenalty = penalty("frequency_penalty");
   for (const name of ["logprobs", "top_logprobs", "tools", "functions", "logit_bias"]) {
     const v = body[name];
     if (v !== undefined && v !== null && v !== false) {
@@ -159,6 +164,8 @@ function checkCommon(body: unknown, maxTokensNames: string[]): CheckedParams {
     maxTokens,
     temperature,
     topP,
+    presencePenalty,
+    frequencyPenalty,
     seed,
     stop: stop.filter((x) => x.length > 0),
     stream: body.stream === true,

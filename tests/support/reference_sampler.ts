@@ -1,7 +1,8 @@
 /**
  * A plain TypeScript reference of the GPU sampler (shaders/sample.wgsl), in
  * Hugging Face's order: repetition penalty over the context tokens (positive
- * logits divided, negative multiplied, once per distinct token), temperature,
+ * logits divided, negative multiplied, once per distinct token; then the
+ * presence and frequency penalties over the same window), temperature,
  * top-k, top-p over the renormalised top-k set. Temperature 0 is greedy:
  * argmax, lowest id on ties. Computed in f64.
  *
@@ -17,20 +18,26 @@
 
 import type { ResolvedSampling } from "../../src/engine/sampling_options.ts";
 
-/** Logits after the repetition penalty over the last `window` (0 = all) context tokens. */
+/**
+ * Logits after the penalties over the last `window` (0 = all) context
+ * tokens: the repetition penalty once per distinct token, then minus
+ * `presence` once and `frequency` per occurrence (OpenAI's penalties).
+ */
 export function penalised(
   logits: ArrayLike<number>,
   context: readonly number[],
   penalty: number,
   window = 0,
+  presence = 0,
+  frequency = 0,
 ): Float64Array {
   const out = Float64Array.from(logits);
-  if (penalty === 1) return out;
   const start = window > 0 ? Math.max(0, context.length - window) : 0;
-  for (const tok of new Set(context.slice(start))) {
-    if (tok < 0 || tok >= out.length) continue;
+  const inWindow = context.slice(start).filter((tok) => tok >= 0 && tok < out.length);
+  for (const tok of new Set(inWindow)) {
     const l = logits[tok];
-    out[tok] = l > 0 ? l / penalty : l * penalty;
+    const n = inWindow.filter((t) => t === tok).length;
+    out[tok] = (penalty === 1 ? l : l > 0 ? l / penalty : l * penalty) - presence - frequency * n;
   }
   return out;
 }
@@ -52,7 +59,14 @@ export function samplerDistribution(
   context: readonly number[],
   s: ResolvedSampling,
 ): Float64Array {
-  const scores = penalised(logits, context, s.repetitionPenalty, s.repetitionWindow);
+  const scores = penalised(
+    logits,
+    context,
+    s.repetitionPenalty,
+    s.repetitionWindow,
+    s.presencePenalty,
+    s.frequencyPenalty,
+  );
   const V = scores.length;
   const probs = new Float64Array(V);
   if (s.temperature <= 0) {
