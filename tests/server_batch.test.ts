@@ -3,6 +3,7 @@ import { Generator } from "../src/engine/generator.ts";
 import { openInferenceModel } from "../src/engine/open_inference_model.ts";
 import { loadModel } from "../src/model/load_model.ts";
 import { BatchRunner } from "../src/server/batch_runner.ts";
+import { RequestError } from "../src/errors.ts";
 import type { EngineRequest } from "../src/server/engine.ts";
 import { TEST_BACKENDS } from "./support/backends.ts";
 
@@ -108,6 +109,85 @@ for (const backend of TEST_BACKENDS) {
         assert.equal(c.finishReason, "length");
       } finally {
         runner.destroy();
+        m.destroy();
+      }
+    },
+  });
+}
+
+for (const backend of TEST_BACKENDS) {
+  Deno.test({
+    name:
+      `BatchRunner on ${backend}: a long prompt is prefilled in chunks between the running stream's turns, with the same ids`,
+    ignore: !haveShared,
+    async fn() {
+      const { weights, tokenizer } = await loadModel(model);
+      const { model: m } = await openInferenceModel(weights, { backend, context: 256 });
+      const runner = await BatchRunner.create(m, tokenizer, 2, 4);
+      runner.prefillTokensPerTurn = 5;
+      const gen = new Generator(m, tokenizer);
+      try {
+        const shortIds = tokenizer.encode("Once upon a time", { bos: true });
+        const long =
+          "Tom had a red ball. He liked to play with it in the park every day with his dog.";
+        const longIds = tokenizer.encode(long, { bos: true });
+        assert.ok(longIds.length > 20, `${longIds.length} prompt tokens`);
+        const alone = async (ids: number[], maxTokens: number) => {
+          const it = gen.generateFromIds(ids, { maxTokens });
+          let r = await it.next();
+          while (!r.done) r = await it.next();
+          return r.value.tokenIds;
+        };
+        const wantShort = await alone(shortIds, 80);
+        const wantLong = await alone(longIds, 12);
+        const events: string[] = [];
+        const got: number[][] = [[], []];
+        let second: Promise<unknown> | undefined;
+        const first = runner.run(1, shortIds, { maxTokens: 80 }, (c) => {
+          got[0].push(...c.tokenIds);
+          events.push("short");
+          second ??= runner.run(2, longIds, { maxTokens: 12 }, (c2) => {
+            got[1].push(...c2.tokenIds);
+            events.push("long");
+          });
+        });
+        await first;
+        await second;
+        assert.deepEqual(got[0], wantShort);
+        assert.deepEqual(got[1], wantLong);
+        // The long prompt took ceil(n / 5) turns to prefill; the short stream kept streaming.
+        const during = events.slice(1, events.indexOf("long")).filter((e) => e === "short").length;
+        assert.ok(
+          during >= Math.floor(longIds.length / 5) - 1,
+          `only ${during} short chunks while ${longIds.length} prompt tokens were prefilled: ${events}`,
+        );
+      } finally {
+        gen.destroy();
+        runner.destroy();
+        m.destroy();
+      }
+    },
+  });
+}
+
+for (const backend of TEST_BACKENDS) {
+  Deno.test({
+    name: `DecodeSlots.prefill on ${backend} refuses a row range outside the prompt, naming it`,
+    ignore: !haveShared,
+    async fn() {
+      const { weights } = await loadModel(model);
+      const { model: m } = await openInferenceModel(weights, { backend, context: 64 });
+      const slots = await m.createDecodeSlots(1, 2);
+      try {
+        for (const [start, end] of [[3, 3], [0, 9], [-1, 2], [2, 1.5]]) {
+          await assert.rejects(
+            async () => await slots.prefill(0, [1, 2, 3, 4, 5], start, end),
+            (e: unknown) =>
+              e instanceof RequestError && e.message.includes(`rows [${start}, ${end})`),
+          );
+        }
+      } finally {
+        slots.destroy();
         m.destroy();
       }
     },

@@ -18,6 +18,7 @@
 
 import { RequestError } from "../errors.ts";
 import {
+  checkPrefillRange,
   type DecodeSlots,
   type InferenceModel,
   NO_TOKEN,
@@ -154,8 +155,18 @@ class SequenceState {
   }
 }
 
-/** Prefills `ids` into `s` in chunks of maxBatch; returns the last row's logits. */
-function prefillInto(m: CpuLlama, s: SequenceState, ids: readonly number[]): Float32Array {
+/**
+ * Prefills prompt rows `ids[start, end)` into `s` in chunks of maxBatch
+ * (`s` holding ids[0, start) already); returns the last row's logits when
+ * `end` is the prompt's end, else an empty array.
+ */
+function prefillInto(
+  m: CpuLlama,
+  s: SequenceState,
+  ids: readonly number[],
+  start = 0,
+  end = ids.length,
+): Float32Array {
   if (ids.length === 0) throw new RequestError("the prompt is empty");
   if (ids.length >= m.maxSeq) {
     throw new RequestError(
@@ -163,13 +174,16 @@ function prefillInto(m: CpuLlama, s: SequenceState, ids: readonly number[]): Flo
         `(at most ${m.maxSeq - 1} prompt tokens leave room for one new token)`,
     );
   }
-  s.ctx = [...ids];
-  s.done = false;
+  checkPrefillRange(ids, start, end);
+  if (start === 0) {
+    s.ctx = [...ids];
+    s.done = false;
+  }
   let logits = new Float32Array(0);
-  for (let start = 0; start < ids.length; start += m.maxBatch) {
-    const chunk = ids.slice(start, start + m.maxBatch);
-    const last = start + chunk.length === ids.length;
-    logits = m.forward(chunk, start, s.cache, last ? "last" : "none");
+  for (let at = start; at < end; at += m.maxBatch) {
+    const chunk = ids.slice(at, Math.min(end, at + m.maxBatch));
+    const last = at + chunk.length === ids.length;
+    logits = m.forward(chunk, at, s.cache, last ? "last" : "none");
   }
   return logits;
 }
@@ -250,9 +264,10 @@ class CpuDecodeSlots implements DecodeSlots {
     this.#states[slot].eos = new Set(eosIds);
   }
 
-  prefill(slot: number, ids: readonly number[]): Promise<void> {
+  prefill(slot: number, ids: readonly number[], start = 0, end = ids.length): Promise<void> {
     const s = this.#states[slot];
-    const logits = prefillInto(this.model, s, ids);
+    const logits = prefillInto(this.model, s, ids, start, end);
+    if (end < ids.length) return Promise.resolve();
     const id = this.model.kernels.sample(logits, s.ctx, s.sampling);
     this.#out[slot * this.maxSteps] = id;
     s.accept(id, this.model.maxSeq);

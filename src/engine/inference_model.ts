@@ -16,6 +16,7 @@
  * @module
  */
 
+import { RequestError } from "../errors.ts";
 import type { LlamaConfig } from "../model/config.ts";
 import type { ResolvedSampling } from "./sampling_options.ts";
 
@@ -73,8 +74,13 @@ export interface DecodeSlots {
   readonly maxSteps: number;
   /** Sets `slot`'s sampler settings and EOS ids. */
   setSampling(slot: number, sampling: ResolvedSampling, eosIds: readonly number[]): void;
-  /** Prefills `ids` into `slot`; samples the first id into out[slot, 0]. */
-  prefill(slot: number, ids: readonly number[]): Promise<void>;
+  /**
+   * Prefills prompt rows `ids[start, end)` (default: all of them) into
+   * `slot` at positions start..end-1, the slot's cache holding ids[0, start)
+   * from earlier calls (start is 0 or where the previous call ended); when
+   * `end` reaches the prompt's end, samples the first id into out[slot, 0].
+   */
+  prefill(slot: number, ids: readonly number[], start?: number, end?: number): Promise<void>;
   /** `steps` decode steps over `rows`; slot s writes out[s, 0..steps). */
   decode(rows: readonly SlotRow[], steps: number): Promise<void>;
   /** The ids of the work so far: out [slots, maxSteps]. */
@@ -108,4 +114,24 @@ export interface InferenceModel {
   createDecodeSlots(slots: number, maxSteps: number): Promise<DecodeSlots>;
   /** Releases the model. */
   destroy(): void;
+}
+
+/**
+ * Checks a {@link DecodeSlots.prefill} range: `0 <= start < end <= ids.length`
+ * (integers); throws a RequestError naming the range otherwise.
+ *
+ * @example
+ * ```ts
+ * import { checkPrefillRange } from "./inference_model.ts";
+ * checkPrefillRange([1, 2, 3], 0, 2); // fine
+ * // checkPrefillRange([1, 2, 3], 2, 2) throws: an empty range
+ * ```
+ */
+export function checkPrefillRange(ids: readonly number[], start: number, end: number): void {
+  if (
+    !Number.isInteger(start) || !Number.isInteger(end) || start < 0 || start >= end ||
+    end > ids.length
+  ) {
+    throw new RequestError(`prefill: rows [${start}, ${end}) of a ${ids.length}-token prompt`);
+  }
 }

@@ -26,6 +26,7 @@ import { readBuffer } from "../gpu/readback.ts";
 import { packUniform } from "../gpu/uniforms.ts";
 import { type ResolvedSampling, samplerUniform } from "../engine/sampling_options.ts";
 import type { BatchIO, GpuLlama, LogitRows } from "./gpu_llama.ts";
+import { checkPrefillRange } from "../engine/inference_model.ts";
 
 /** Bytes of one slot's sampler settings (shaders/sample.wgsl `Params`). */
 const PARAMS_BYTES = 64;
@@ -179,7 +180,7 @@ export class DecodeBatch {
    * model's maxBatch; the last chunk samples the first new id into
    * out[slot, 0] (read it with {@link readOut}).
    */
-  async prefill(slot: number, ids: readonly number[]): Promise<void> {
+  async prefill(slot: number, ids: readonly number[], start = 0, end = ids.length): Promise<void> {
     const m = this.model;
     if (ids.length === 0) throw new RequestError("the prompt is empty");
     if (ids.length >= m.maxSeq) {
@@ -188,17 +189,18 @@ export class DecodeBatch {
           `(at most ${m.maxSeq - 1} prompt tokens leave room for one new token)`,
       );
     }
+    checkPrefillRange(ids, start, end);
     const q = m.gpu.device.queue;
-    q.writeBuffer(this.#ctx, slot * m.maxSeq * 4, Uint32Array.from(ids));
-    for (let start = 0; start < ids.length; start += m.maxBatch) {
-      const chunk = ids.slice(start, start + m.maxBatch);
-      const last = start + chunk.length === ids.length;
+    if (start === 0) q.writeBuffer(this.#ctx, slot * m.maxSeq * 4, Uint32Array.from(ids));
+    for (let at = start; at < end; at += m.maxBatch) {
+      const chunk = ids.slice(at, Math.min(end, at + m.maxBatch));
+      const last = at + chunk.length === ids.length;
       const plan = await this.#prefillPlan(chunk.length, last ? "last" : "none");
       const rows = new Uint32Array(chunk.length * 2);
       for (let t = 0; t < chunk.length; t++) rows.set([slot, t], t * 2);
       q.writeBuffer(this.#prefill.tokens, 0, Uint32Array.from(chunk));
       q.writeBuffer(this.#prefill.rows, 0, rows);
-      q.writeBuffer(this.#states, slot * STATE_BYTES, new Uint32Array([start, chunk.length, 0, 0]));
+      q.writeBuffer(this.#states, slot * STATE_BYTES, new Uint32Array([at, chunk.length, 0, 0]));
       new CommandBatch(m.gpu).runAll(plan).submit();
     }
   }

@@ -1,10 +1,14 @@
 /**
  * Batched decoding for the server: {@link BatchRunner} keeps N KV slots
- * ({@link DecodeSlots}: a DecodeBatch on WebGPU, CPU caches on wasm) and one loop that, per iteration,
- * prefills newly arrived requests into free slots (each samples its first
- * token), then records `tokensPerTurn` decode steps for every active
- * request as ONE forward pass per step over all of them, submits
- * everything, reads all ids back at once and hands each request its text.
+ * ({@link DecodeSlots}: a DecodeBatch on WebGPU, CPU caches on wasm) and one
+ * loop that, per iteration, gives newly arrived requests free slots and
+ * prefills up to `prefillTokensPerTurn` prompt tokens of them (whole prompts
+ * when nothing decodes; a request whose prompt is done samples its first
+ * token), then records `tokensPerTurn` decode steps for every active request
+ * as ONE forward pass per step over all of them, submits everything, reads
+ * all ids back at once and hands each request its text. So a long prompt
+ * arriving delays the streams already running by one prompt chunk per
+ * iteration, not by its whole prefill.
  * Finished or cancelled requests leave the batch at the next iteration and
  * waiting ones take their slots, so every active request gains tokens every
  * iteration and none starves. Runs inside the engine Worker.
@@ -42,6 +46,8 @@ interface Job {
   finish: FinishReason;
   done: boolean;
   slot: number;
+  /** Prompt tokens already in the slot's cache. */
+  prefilled: number;
   onChunk: (chunk: EngineChunk) => void;
   ac: AbortController;
   resolve: (r: SlotResult) => void;
@@ -55,11 +61,15 @@ export class BatchRunner {
   readonly #eos: Set<number>;
   readonly #free: number[];
   readonly #waiting: Job[] = [];
+  /** Jobs holding a slot whose prompt is not all prefilled yet, oldest first. */
+  readonly #prefilling: Job[] = [];
   readonly #active: Job[] = [];
   readonly #byId = new Map<number, Job>();
   #loop?: Promise<void>;
   /** Decode steps per iteration (per submit and readback). */
   tokensPerTurn: number;
+  /** Prompt tokens prefilled per iteration while other requests decode. */
+  prefillTokensPerTurn = 256;
 
   private constructor(batch: DecodeSlots, tokenizer: HfTokenizer, tokensPerTurn: number) {
     this.#batch = batch;
@@ -127,6 +137,7 @@ export class BatchRunner {
         finish: "length",
         done: false,
         slot: -1,
+        prefilled: 0,
         onChunk,
         ac: new AbortController(),
         resolve,
@@ -162,17 +173,16 @@ export class BatchRunner {
       for (const job of [...this.#byId.values()]) this.#end(job, e);
     }).finally(() => {
       this.#loop = undefined;
-      if (this.#waiting.length || this.#active.length) this.#kick();
+      if (this.#waiting.length || this.#prefilling.length || this.#active.length) this.#kick();
     });
   }
 
   async #serve(): Promise<void> {
     const b = this.#batch;
-    while (this.#waiting.length || this.#active.length) {
+    while (this.#waiting.length || this.#prefilling.length || this.#active.length) {
       // Requests in the batch already: one row each, at their last id.
       const decoding = [...this.#active];
-      // Newcomers take free slots; their prefill samples their first id.
-      const admitted: Job[] = [];
+      // Newcomers take free slots.
       while (this.#waiting.length && this.#free.length) {
         const job = this.#waiting.shift()!;
         if (job.ac.signal.aborted) {
@@ -181,8 +191,26 @@ export class BatchRunner {
         }
         job.slot = this.#free.pop()!;
         b.setSampling(job.slot, job.sampling, [...this.#eos]);
-        await b.prefill(job.slot, job.promptIds);
-        admitted.push(job);
+        this.#prefilling.push(job);
+      }
+      // Prompt chunks, oldest request first: a bounded amount while others
+      // decode; a prompt's last chunk samples its first id.
+      const admitted: Job[] = [];
+      let budget = decoding.length ? this.prefillTokensPerTurn : Infinity;
+      for (const job of [...this.#prefilling]) {
+        if (job.ac.signal.aborted) {
+          this.#end(job);
+          continue;
+        }
+        if (budget <= 0) break;
+        const n = Math.min(budget, job.promptIds.length - job.prefilled);
+        await b.prefill(job.slot, job.promptIds, job.prefilled, job.prefilled + n);
+        job.prefilled += n;
+        budget -= n;
+        if (job.prefilled === job.promptIds.length) {
+          this.#prefilling.splice(this.#prefilling.indexOf(job), 1);
+          admitted.push(job);
+        }
       }
       const remaining = Math.max(0, ...decoding.map((j) => j.maxTokens - j.ids.length));
       const steps = Math.min(this.tokensPerTurn, remaining);
@@ -197,7 +225,7 @@ export class BatchRunner {
         );
       }
       if (!admitted.length && !decoding.length) {
-        // Only cancelled waiters were left.
+        // Only cancelled waiters, or prompt chunks with nothing to read yet.
         continue;
       }
       const out = await b.readOut();
@@ -262,6 +290,8 @@ export class BatchRunner {
     }
     const i = this.#waiting.indexOf(job);
     if (i >= 0) this.#waiting.splice(i, 1);
+    const k = this.#prefilling.indexOf(job);
+    if (k >= 0) this.#prefilling.splice(k, 1);
     if (error !== undefined) {
       job.reject(error);
       return;
