@@ -167,14 +167,7 @@ function prefillInto(
   start = 0,
   end = ids.length,
 ): Float32Array {
-  if (ids.length === 0) throw new RequestError("the prompt is empty");
-  if (ids.length >= m.maxSeq) {
-    throw new RequestError(
-      `the prompt has ${ids.length} tokens; the context holds ${m.maxSeq} ` +
-        `(at most ${m.maxSeq - 1} prompt tokens leave room for one new token)`,
-    );
-  }
-  checkPrefillRange(ids, start, end);
+  checkPrefillRange(ids, m.maxSeq, start, end);
   if (start === 0) {
     s.ctx = [...ids];
     s.done = false;

@@ -19,7 +19,12 @@ import type { GpuLlama } from "../model/gpu_llama.ts";
 import { StreamingDecoder, type TokenByteSource } from "../tokenizer/streaming_decoder.ts";
 import type { TextTokenizer } from "../tokenizer/types.ts";
 import { asInferenceModel } from "./gpu_inference_model.ts";
-import { type InferenceModel, NO_TOKEN, type SequenceDecoder } from "./inference_model.ts";
+import {
+  checkPromptFits,
+  type InferenceModel,
+  NO_TOKEN,
+  type SequenceDecoder,
+} from "./inference_model.ts";
 import { resolveSampling, type SamplingOptions } from "./sampling_options.ts";
 
 /** Options for one generation. */
@@ -101,13 +106,7 @@ export class Generator {
     if (!Number.isInteger(maxTokens) || maxTokens < 1) {
       throw new RequestError(`max_tokens must be a positive integer (got ${maxTokens})`);
     }
-    if (promptIds.length === 0) throw new RequestError("the prompt is empty");
-    if (promptIds.length >= m.maxSeq) {
-      throw new RequestError(
-        `the prompt has ${promptIds.length} tokens; the context holds ${m.maxSeq} ` +
-          `(at most ${m.maxSeq - 1} prompt tokens leave room for one new token)`,
-      );
-    }
+    checkPromptFits(promptIds, m.maxSeq);
     // WebGPU amortizes a readback over 16 steps; on the CPU there is none, so each token streams.
     const fallback = m.backend === "wasm" ? 1 : 16;
     const perReadback = Math.max(1, Math.min(options.tokensPerReadback ?? fallback, 256));

@@ -117,17 +117,46 @@ export interface InferenceModel {
 }
 
 /**
- * Checks a {@link DecodeSlots.prefill} range: `0 <= start < end <= ids.length`
- * (integers); throws a RequestError naming the range otherwise.
+ * Checks that a prompt of `ids` is not empty and leaves room for one new
+ * token in a context of `maxSeq`; throws a RequestError with the numbers
+ * otherwise.
+ *
+ * @example
+ * ```ts
+ * import { checkPromptFits } from "./inference_model.ts";
+ * checkPromptFits([1, 2, 3], 4); // fine
+ * // checkPromptFits([1, 2, 3], 3) throws: no room for a new token
+ * ```
+ */
+export function checkPromptFits(ids: readonly number[], maxSeq: number): void {
+  if (ids.length === 0) throw new RequestError("the prompt is empty");
+  if (ids.length >= maxSeq) {
+    throw new RequestError(
+      `the prompt has ${ids.length} tokens; the context holds ${maxSeq} ` +
+        `(at most ${maxSeq - 1} prompt tokens leave room for one new token)`,
+    );
+  }
+}
+
+/**
+ * Checks a {@link DecodeSlots.prefill} call: the prompt fits a context of
+ * `maxSeq` ({@link checkPromptFits}) and `0 <= start < end <= ids.length`
+ * (integers); throws a RequestError naming what is wrong.
  *
  * @example
  * ```ts
  * import { checkPrefillRange } from "./inference_model.ts";
- * checkPrefillRange([1, 2, 3], 0, 2); // fine
- * // checkPrefillRange([1, 2, 3], 2, 2) throws: an empty range
+ * checkPrefillRange([1, 2, 3], 64, 0, 2); // fine
+ * // checkPrefillRange([1, 2, 3], 64, 2, 2) throws: an empty range
  * ```
  */
-export function checkPrefillRange(ids: readonly number[], start: number, end: number): void {
+export function checkPrefillRange(
+  ids: readonly number[],
+  maxSeq: number,
+  start: number,
+  end: number,
+): void {
+  checkPromptFits(ids, maxSeq);
   if (
     !Number.isInteger(start) || !Number.isInteger(end) || start < 0 || start >= end ||
     end > ids.length

@@ -182,14 +182,7 @@ export class DecodeBatch {
    */
   async prefill(slot: number, ids: readonly number[], start = 0, end = ids.length): Promise<void> {
     const m = this.model;
-    if (ids.length === 0) throw new RequestError("the prompt is empty");
-    if (ids.length >= m.maxSeq) {
-      throw new RequestError(
-        `the prompt has ${ids.length} tokens; the context holds ${m.maxSeq} ` +
-          `(at most ${m.maxSeq - 1} prompt tokens leave room for one new token)`,
-      );
-    }
-    checkPrefillRange(ids, start, end);
+    checkPrefillRange(ids, m.maxSeq, start, end);
     const q = m.gpu.device.queue;
     if (start === 0) q.writeBuffer(this.#ctx, slot * m.maxSeq * 4, Uint32Array.from(ids));
     for (let at = start; at < end; at += m.maxBatch) {

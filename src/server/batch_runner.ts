@@ -24,7 +24,11 @@
 import { RequestError } from "../errors.ts";
 import type { FinishReason, GenerateOptions } from "../engine/generator.ts";
 import { asInferenceModel } from "../engine/gpu_inference_model.ts";
-import type { DecodeSlots, InferenceModel } from "../engine/inference_model.ts";
+import {
+  checkPromptFits,
+  type DecodeSlots,
+  type InferenceModel,
+} from "../engine/inference_model.ts";
 import { type ResolvedSampling, resolveSampling } from "../engine/sampling_options.ts";
 import type { GpuLlama } from "../model/gpu_llama.ts";
 import type { HfTokenizer } from "../tokenizer/hf_tokenizer.ts";
@@ -116,14 +120,7 @@ export class BatchRunner {
     if (!Number.isInteger(maxTokens) || maxTokens < 1) {
       throw new RequestError(`max_tokens must be a positive integer (got ${maxTokens})`);
     }
-    const maxSeq = this.#batch.model.maxSeq;
-    if (promptIds.length === 0) throw new RequestError("the prompt is empty");
-    if (promptIds.length >= maxSeq) {
-      throw new RequestError(
-        `the prompt has ${promptIds.length} tokens; the context holds ${maxSeq} ` +
-          `(at most ${maxSeq - 1} prompt tokens leave room for one new token)`,
-      );
-    }
+    checkPromptFits(promptIds, this.#batch.model.maxSeq);
     return new Promise<SlotResult>((resolve, reject) => {
       const job: Job = {
         id,
