@@ -27,6 +27,7 @@ import {
   STORIES,
   withTempDir,
 } from "./support/cli_run.ts";
+import { withGpuModel } from "./support/gpu_model.ts";
 import { randomLlamaWeights, tinyConfig } from "./support/random_llama.ts";
 
 if (!sharedPresent) console.warn(`skipping stories260K int4 test: ${SHARED_MISSING}`);
@@ -80,24 +81,6 @@ function refRun(w: LlamaWeights): Float32Array[] {
   return out;
 }
 
-async function withModel<T>(
-  w: LlamaWeights,
-  options: GpuLlamaOptions,
-  fn: (m: GpuLlama) => Promise<T>,
-): Promise<T> {
-  const gpu = await acquireGpu();
-  try {
-    const model = await GpuLlama.load(gpu, w, { maxSeq: 64, ...options });
-    try {
-      return await fn(model);
-    } finally {
-      model.destroy();
-    }
-  } finally {
-    gpu.destroy();
-  }
-}
-
 for (const kind of ["llama", "qwen2"] as const) {
   for (const groupSize of [32, 0]) {
     Deno.test(`int4 GpuLlama (${kind}, g${groupSize}) matches the f32 reference of the dequantized weights, fused and unfused`, async () => {
@@ -108,7 +91,7 @@ for (const kind of ["llama", "qwen2"] as const) {
       });
       const expected = refRun(dequantized(w));
       for (const fuseInt4 of [true, false]) {
-        const got = await withModel(w, { fuseInt4 }, async (m) => {
+        const got = await withGpuModel(w, { fuseInt4 }, async (m) => {
           assert.equal(m.residency.int4Linears, 7 * w.config.numLayers);
           assert.deepEqual(m.residency.dequantized, []);
           assert.ok(m.residency.residentBytes < m.residency.f16Bytes);
@@ -127,11 +110,11 @@ Deno.test("int4 GpuLlama: weightDType f16 forces the dequantized path; int4 and 
     groupSize: 32,
     zeroPoint: true,
   });
-  const f16 = await withModel(w, { weightDType: "f16" }, async (m) => {
+  const f16 = await withGpuModel(w, { weightDType: "f16" }, async (m) => {
     assert.equal(m.residency.int4Linears, 0);
     return await logitsRun(m);
   });
-  const int4 = await withModel(w, {}, logitsRun);
+  const int4 = await withGpuModel(w, {}, logitsRun);
   const worst = Math.max(...int4.map((g, i) => maxAbsDiff(g, f16[i])));
   // The f16 path also rounds the f32 embedding and lm_head of these weights.
   assert.ok(worst < 5e-2, `max |int4 - f16| = ${worst}`);
@@ -161,7 +144,7 @@ Deno.test("int4 GpuLlama: 8-bit linears are refused by weightDType int4 (naming 
   console.warn = (m: string) => warnings.push(m);
   try {
     const expected = refRun(dequantized(w));
-    const got = await withModel(w, {}, async (m) => {
+    const got = await withGpuModel(w, {}, async (m) => {
       assert.equal(m.residency.int4Linears, 0);
       assert.equal(m.residency.dequantized.length, 7 * w.config.numLayers);
       return await logitsRun(m);
@@ -197,7 +180,7 @@ Deno.test({
       const windows: number[][] = [];
       for (let i = 0; i + 2 <= ids.length; i += 128) windows.push(ids.slice(i, i + 128));
       const run = (opts: GpuLlamaOptions) =>
-        withModel(w, { maxSeq: 256, maxBatch: 128, ...opts }, async (m) => {
+        withGpuModel(w, { maxSeq: 256, maxBatch: 128, ...opts }, async (m) => {
           const ppl = (await evaluatePerplexity(m, windows)).ppl;
           const gen = new Generator(m, tok);
           try {

@@ -7,33 +7,16 @@
 import assert from "node:assert/strict";
 import { GpuError } from "../src/errors.ts";
 import { acquireGpu } from "../src/gpu/device.ts";
-import { GpuLlama, type GpuLlamaOptions } from "../src/model/gpu_llama.ts";
+import { GpuLlama } from "../src/model/gpu_llama.ts";
 import { ReferenceLlama } from "../src/model/reference_llama.ts";
 import type { LlamaWeights } from "../src/model/weights.ts";
+import { withGpuModel } from "./support/gpu_model.ts";
 import { randomLlamaWeights, tinyConfig } from "./support/random_llama.ts";
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
-}
-
-async function withGpuModel<T>(
-  w: LlamaWeights,
-  options: GpuLlamaOptions,
-  fn: (m: GpuLlama) => Promise<T>,
-): Promise<T> {
-  const gpu = await acquireGpu();
-  try {
-    const m = await GpuLlama.load(gpu, w, { maxSeq: 64, ...options });
-    try {
-      return await fn(m);
-    } finally {
-      m.destroy();
-    }
-  } finally {
-    gpu.destroy();
-  }
 }
 
 const f16Tagged = (w: LlamaWeights): LlamaWeights => {

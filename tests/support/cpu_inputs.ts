@@ -15,27 +15,15 @@ import assert from "node:assert/strict";
 import { roundToF16 } from "../../src/formats/half.ts";
 import type { HostTensor } from "../../src/model/weights.ts";
 import { quantizedTensor } from "../../src/model/weights.ts";
+import { seededRandom } from "../../src/quant/calibration.ts";
+import { randomFloats } from "./seeded.ts";
 import { dequantizeLinear } from "../../src/quant/quantizer.ts";
 import type { QuantizedLinear } from "../../src/quant/types.ts";
 
-/** mulberry32: a seeded PRNG of floats in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: a seeded PRNG of floats in [0, 1) (the calibration sampler's). */
+export const rng: (seed: number) => () => number = seededRandom;
 
-/** `n` floats uniform in [lo, hi). */
-export function randomFloats(r: () => number, n: number, lo = -1, hi = 1): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * r();
-  return out;
-}
+export { randomFloats };
 
 /** An F32 (or F16-valued, tagged F16) linear weight. */
 export function randomDenseTensor(

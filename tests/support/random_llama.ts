@@ -8,6 +8,7 @@
 
 import type { LlamaConfig } from "../../src/model/config.ts";
 import type { HostTensor, LayerWeights, LlamaWeights } from "../../src/model/weights.ts";
+import { seededRandom } from "../../src/quant/calibration.ts";
 
 /**
  * A tiny config of the given architecture. All kinds use hidden size 60,
@@ -59,18 +60,6 @@ export function tinyConfig(
   return { ...base, ...perKind[kind], ...overrides };
 }
 
-/** mulberry32: a tiny seeded PRNG returning floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Random weights for `config`, the same for the same seed. Linear weights are
  * normal / sqrt(in) so activations stay O(1); embeddings are normal; norms
@@ -85,7 +74,7 @@ function mulberry32(seed: number): () => number {
  * ```
  */
 export function randomLlamaWeights(config: LlamaConfig, seed: number): LlamaWeights {
-  const uniform = mulberry32(seed);
+  const uniform = seededRandom(seed);
   const normal = (): number => {
     // Box-Muller; 1 - u keeps the log argument in (0, 1].
     const u = 1 - uniform();

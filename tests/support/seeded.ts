@@ -17,20 +17,12 @@ import assert from "node:assert/strict";
 import { BufferPool } from "../../src/gpu/buffer_pool.ts";
 import { CommandBatch, type Dispatch } from "../../src/gpu/command_batch.ts";
 import { acquireGpu, type GpuContext } from "../../src/gpu/device.ts";
+import { seededRandom } from "../../src/quant/calibration.ts";
 import { WebGpuKernels } from "../../src/gpu/kernels.ts";
 import { readBuffer } from "../../src/gpu/readback.ts";
 
-/** mulberry32: a tiny seeded PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: a tiny seeded PRNG returning floats in [0, 1) (the calibration sampler's). */
+export const mulberry32: (seed: number) => () => number = seededRandom;
 
 /** `n` floats uniform in [lo, hi). */
 export function randomFloats(rng: () => number, n: number, lo = -1, hi = 1): Float32Array {
