@@ -14,6 +14,7 @@ import {
   INT4_KERNELS,
   INT4_UNIFORM_X_BYTES,
   type Int4Entry,
+  sliceFits,
   uniformInputFits,
 } from "../src/gpu/kernels.ts";
 import { loadShaderSource } from "../src/gpu/shader_source.ts";
@@ -39,6 +40,15 @@ const SHAPES: [number, number, number, number][] = [
   [67, 172, 65, 64],
   [67, 40, 3, 32],
   [6, 36, 5, 0],
+  // several 512-column slices: a 1-chunk tail slice and rows past one
+  // workgroup's 512 (gemv_u4_slice), a short last group, groups straddling
+  // slices (per channel, g1024), 8- and 16-chunk groups
+  [1, 544, 600, 32],
+  [2, 1056, 70, 64],
+  [1, 1024, 9, 0],
+  [3, 2048, 20, 1024],
+  [4, 768, 513, 256],
+  [1, 1536, 17, 512],
 ];
 
 /** A random 4-bit linear with f16-exact scales (some groups with zero scale or extreme codes). */
@@ -105,8 +115,9 @@ function entriesHere(h: KernelHarness): Int4Entry[] {
     .map((k) => k.entry);
 }
 
-function usable(entry: Int4Entry, T: number, K: number, x: GPUBuffer): boolean {
+function usable(entry: Int4Entry, T: number, K: number, x: GPUBuffer, G: number): boolean {
   if (entry === "gemm_u4_reg4") return K % 4 === 0;
+  if (entry === "gemv_u4_slice") return sliceFits(K, G === 0 ? K : G);
   return entry !== "gemv_u4_ux" || uniformInputFits(T, K, x);
 }
 
@@ -131,7 +142,7 @@ async function runCase(
   const w = dequantizePacked(packed);
   const x = randomFloats(rng, c.T * c.K);
   const xb = xBuffer(h, x);
-  if (!usable(entry, c.T, c.K, xb)) return false;
+  if (!usable(entry, c.T, c.K, xb, c.G)) return false;
   const bias = c.bias ? randomFloats(rng, c.N, -2, 2) : undefined;
   const y0 = c.accumulate ? randomFloats(rng, c.T * c.N, -3, 3) : new Float32Array(c.T * c.N);
   const expected = matmul(x, w, c.K, bias);
@@ -142,7 +153,7 @@ async function runCase(
   const y = h.f32(yInit);
   const W = uploadInt4(h.pool, packed, "W");
   h.run(
-    await h.kernels.matmulInt4(W, xb, y, c.T, {
+    ...await h.kernels.matmulInt4(W, xb, y, c.T, {
       entry,
       bias: bias && h.f32(bias),
       accumulate: c.accumulate,
@@ -228,17 +239,21 @@ for (const kernel of INT4_KERNELS) {
     }));
 }
 
-Deno.test("int4 kernel table: lavapipe decode reads x through the uniform binding, prefill the register tile", () =>
+Deno.test("int4 kernel table: lavapipe decodes with the slice kernel where groups tile a slice, else x through the uniform binding; prefill the register tile", () =>
   withKernels((h) => {
     const big = xBuffer(h, new Float32Array(8));
     const small = h.f32(new Float32Array(64));
-    const pick = (T: number, K: number, x: GPUBuffer) =>
-      INT4_KERNELS.find((k) => k.when(T, K, h.gpu, x))!.entry;
+    const pick = (T: number, K: number, x: GPUBuffer, G = 128) =>
+      INT4_KERNELS.find((k) => k.when(T, K, h.gpu, x, G))!.entry;
     if (h.gpu.isSoftware) {
-      assert.equal(pick(1, 4096, big), "gemv_u4_ux");
-      assert.equal(pick(1, 11008, big), "gemv_u4_ux");
-      assert.equal(pick(1, 4096, small), "gemv_u4");
-      assert.equal(pick(1, 20000, big), "gemv_u4"); // 80 KB of x: over the uniform binding
+      assert.equal(pick(1, 4096, big), "gemv_u4_slice");
+      assert.equal(pick(4, 11008, big), "gemv_u4_slice");
+      assert.equal(pick(1, 5632, big, 5632), "gemv_u4_slice"); // per channel: 11 whole slices
+      assert.equal(pick(1, 4096, small, 4096), "gemv_u4_slice"); // x read from storage
+      assert.equal(pick(1, 4096, big, 96), "gemv_u4_ux"); // 3-chunk groups do not tile a slice
+      assert.equal(pick(1, 11008, big, 160), "gemv_u4_ux");
+      assert.equal(pick(1, 4096, small, 96), "gemv_u4");
+      assert.equal(pick(1, 20000, big, 160), "gemv_u4"); // 80 KB of x: over the uniform binding
       assert.equal(pick(67, 4096, big), "gemm_u4_reg4");
       assert.equal(pick(67, 4094, big), "gemm_u4_reg");
     } else {
@@ -258,6 +273,17 @@ Deno.test("int4 gemv_u4_ux refuses an input that does not fit the uniform bindin
     );
   }));
 
+Deno.test("int4 gemv_u4_slice refuses groups that do not tile its slices, naming the sizes", () =>
+  withKernels(async (h) => {
+    const W = uploadInt4(h.pool, packInt4([randomQl(mulberry32(7), 2, 96, 96)], "W"), "W");
+    const y = h.pool.acquire(64, "y");
+    await assert.rejects(
+      () =>
+        h.kernels.matmulInt4(W, xBuffer(h, new Float32Array(96)), y, 1, { entry: "gemv_u4_slice" }),
+      /gemv_u4_slice needs .* \(got K 96, groups of 96\)/,
+    );
+  }));
+
 Deno.test("int4 fused q/k/v writes each part to its own output", () =>
   withKernels(async (h) => {
     const rng = mulberry32(8);
@@ -270,9 +296,9 @@ Deno.test("int4 fused q/k/v writes each part to its own output", () =>
       for (const T of [1, 5]) {
         const x = randomFloats(rng, T * K);
         const xb = xBuffer(h, x);
-        if (!usable(entry, T, K, xb)) continue;
+        if (!usable(entry, T, K, xb, 32)) continue;
         const outs = parts.map((p) => h.f32(new Float32Array(T * p.outFeatures)));
-        h.run(await h.kernels.matmulInt4(W, xb, outs, T, { entry, bias: h.f32(bias) }));
+        h.run(...await h.kernels.matmulInt4(W, xb, outs, T, { entry, bias: h.f32(bias) }));
         let b0 = 0;
         for (const [i, p] of parts.entries()) {
           const expected = matmul(x, dequantizeLinear(p), K, bias.subarray(b0, b0 + p.outFeatures));
@@ -299,7 +325,7 @@ Deno.test("int4 fused gate/up with SiLU equals silu(gate) * up, fused and unfuse
         for (const T of [1, 3, 67]) {
           const x = randomFloats(rng, T * K);
           const xb = xBuffer(h, x);
-          if (!usable(entry, T, K, xb)) continue;
+          if (!usable(entry, T, K, xb, G)) continue;
           for (const fused of [true, false]) {
             const g = h.f32(new Float32Array(T * hidden));
             const u = h.f32(new Float32Array(T * hidden));

@@ -92,6 +92,7 @@ export const INT4_UNIFORM_X_BYTES = 65536;
 
 /** Entry points of the int4 matmul kernels (shaders/matmul_int4*.wgsl). */
 export type Int4Entry =
+  | "gemv_u4_slice"
   | "gemv_u4_ux"
   | "gemv_u4"
   | "gemv_u4_sg"
@@ -105,16 +106,59 @@ export interface Int4Kernel {
   /** Entry point. */
   entry: Int4Entry;
   /** Its file, shaders/<shader>.wgsl. */
-  shader: "matmul_int4" | "matmul_int4_ux" | "matmul_int4_sg" | "matmul_int4_reg";
+  shader:
+    | "matmul_int4"
+    | "matmul_int4_ux"
+    | "matmul_int4_sg"
+    | "matmul_int4_reg"
+    | "matmul_int4_slice";
   /**
    * The entry computing silu(gate) * up over a [gate; up] weight in one pass,
    * if any, and its workgroup counts for T tokens and N1 = hidden outputs.
+   * For a two-pass kernel (`sum`), the entry of the second pass instead.
    */
   swiglu?: { entry: string; workgroups: (T: number, N1: number) => number };
-  /** Whether this row applies to T tokens of K features read from `x` on this adapter. */
-  when: (T: number, K: number, gpu: GpuContext, x: GPUBuffer) => boolean;
-  /** Workgroup counts for T tokens and N output rows. */
-  workgroups: (T: number, N: number) => number | [number, number];
+  /**
+   * Two-pass kernels: the entry that adds up the partial sums the first pass
+   * wrote (shaders/matmul_int4_slice.wgsl) and stores y.
+   */
+  sum?: string;
+  /**
+   * Whether this row applies to T tokens of K features read from `x` on this
+   * adapter, for a weight in groups of G columns (K when per channel).
+   */
+  when: (T: number, K: number, gpu: GpuContext, x: GPUBuffer, G: number) => boolean;
+  /** Workgroup counts for T tokens, N output rows and K input features. */
+  workgroups: (T: number, N: number, K: number) => number | [number, number];
+}
+
+/** Columns of x per slice of gemv_u4_slice (its SLICE chunks of 32). */
+export const INT4_SLICE_COLUMNS = 512;
+/** Rows per invocation (override R) and invocations per workgroup of gemv_u4_slice. */
+const SLICE_R = 64;
+const SLICE_WG = 8;
+
+/**
+ * Whether gemv_u4_slice (shaders/matmul_int4_slice.wgsl) handles K input
+ * features in groups of G columns: K a multiple of 32, and its pieces of
+ * min(G / 32, 16) chunks both dividing a 16-chunk slice and a group.
+ *
+ * @example
+ * ```ts ignore
+ * sliceFits(4096, 128); // true
+ * sliceFits(4096, 4096); // true: per channel, 8 whole slices per group
+ * sliceFits(96, 96); // false: pieces of 3 chunks do not tile a slice
+ * ```
+ */
+export function sliceFits(K: number, G: number): boolean {
+  const gc = G / 32;
+  const piece = Math.min(gc, 16);
+  return K % 32 === 0 && G % 32 === 0 && 16 % piece === 0 && gc % piece === 0;
+}
+
+/** Slices of x per token for gemv_u4_slice. */
+function slicesOf(K: number): number {
+  return Math.ceil(K / INT4_SLICE_COLUMNS);
 }
 
 /**
@@ -136,14 +180,24 @@ const perInvocation = (_T: number, N: number) => Math.ceil(N / WG);
 
 /**
  * The int4 matmul kernel table: the first row whose `when` holds is used.
- * CPU-backed adapters (lavapipe: every storage load a per-lane gather,
- * barriers expensive) decode with one invocation per row reading x through
- * a uniform binding (about 2x the storage form there) and prefill with the
- * barrier-free 4x4 register tile; GPUs decode with a workgroup per row
+ * CPU-backed adapters (lavapipe: every load at a non-constant index a
+ * per-lane gather, barriers expensive) decode with the two-pass slice kernel
+ * (x gathered once per 512-column slice and shared by 64 rows; about 1.8x the
+ * next row) where the group size allows, else with 4 rows per invocation
+ * reading x through a uniform binding (about 2x the storage form there), and
+ * prefill with the barrier-free 4x4 register tile; GPUs decode with a workgroup per row
  * (subgroupAdd when the adapter has subgroups, a shared-memory tree
  * otherwise) and prefill with the shared-memory tile.
  */
 export const INT4_KERNELS: readonly Int4Kernel[] = [
+  {
+    entry: "gemv_u4_slice",
+    shader: "matmul_int4_slice",
+    sum: "gemv_u4_slice_sum",
+    swiglu: { entry: "gemv_u4_slice_sum_swiglu", workgroups: (T, N1) => Math.ceil(T * N1 / WG) },
+    when: (T, K, gpu, _x, G) => T <= 4 && gpu.isSoftware && sliceFits(K, G),
+    workgroups: (T, N, K) => [Math.ceil(N / (SLICE_R * SLICE_WG)), T * slicesOf(K)],
+  },
   {
     entry: "gemv_u4_ux",
     shader: "matmul_int4_ux",
@@ -234,6 +288,8 @@ export class WebGpuKernels {
   readonly #empty: GPUBuffer;
   /** Bound to the unused split outputs of the int4 matmul (writable, so one each). */
   readonly #sinks: [GPUBuffer, GPUBuffer];
+  /** Scratch for the two-pass int4 GEMV's partial sums, one per size. */
+  readonly #partials = new Map<number, GPUBuffer>();
   /** Rows (slot 0, offset t) of one sequence: it runs the batch kernels as slot 0. */
   #sequenceRows = { buffer: undefined as GPUBuffer | undefined, rows: 0 };
 
@@ -470,7 +526,13 @@ export class WebGpuKernels {
   #int4Kernel(W: GpuInt4Weight, x: GPUBuffer, T: number, entry?: Int4Entry): Int4Kernel {
     const kernel = entry
       ? INT4_KERNELS.find((k) => k.entry === entry)!
-      : INT4_KERNELS.find((k) => k.when(T, W.cols, this.#gpu, x))!;
+      : INT4_KERNELS.find((k) => k.when(T, W.cols, this.#gpu, x, W.groupSize))!;
+    if (kernel.shader === "matmul_int4_slice" && !sliceFits(W.cols, W.groupSize)) {
+      throw new GpuError(
+        `${kernel.entry} needs K divisible by 32 and groups of 32, 64, 128, 256 or a ` +
+          `multiple of 512 columns (got K ${W.cols}, groups of ${W.groupSize})`,
+      );
+    }
     if (kernel.shader === "matmul_int4_ux" && !uniformInputFits(T, W.cols, x)) {
       throw new GpuError(
         `${kernel.entry}: x of ${T} x ${W.cols} floats cannot be read through a ` +
@@ -517,7 +579,7 @@ export class WebGpuKernels {
     outputs: GPUBuffer | readonly GPUBuffer[],
     T: number,
     options: { bias?: GPUBuffer; accumulate?: boolean; entry?: Int4Entry } = {},
-  ): Promise<Dispatch> {
+  ): Promise<Dispatch[]> {
     const outs = Array.isArray(outputs) ? outputs : [outputs as GPUBuffer];
     if (outs.length !== W.parts.length || W.parts.length > 3) {
       throw new GpuError(
@@ -525,33 +587,87 @@ export class WebGpuKernels {
       );
     }
     const kernel = this.#int4Kernel(W, x, T, options.entry);
-    const pipeline = await this.#pipelines.get({
-      shader: kernel.shader,
-      entry: kernel.entry,
-      constants: {
-        ...(kernel.entry === "gemm_u4" ? { TS: GEMM_TS } : { WG }),
-        HAS_BIAS: Boolean(options.bias),
-        ACCUMULATE: Boolean(options.accumulate),
-      },
-    });
+    const constants = {
+      ...(kernel.entry === "gemm_u4" ? { TS: GEMM_TS } : { WG }),
+      HAS_BIAS: Boolean(options.bias),
+      ACCUMULATE: Boolean(options.accumulate),
+    };
     const n1 = W.parts[0];
     const n2 = n1 + (W.parts[1] ?? 0);
     const params = this.#int4Params(W, T, n1, n2);
-    return makeDispatch(
+    const outputBindings = [
+      outs[0],
+      options.bias ?? this.#empty,
+      params,
+      W.sz,
+      outs[1] ?? this.#sinks[0],
+      outs[2] ?? this.#sinks[1],
+    ];
+    if (kernel.sum) {
+      const partials = await this.#slicePartials(W, x, T, kernel);
+      const pipeline = await this.#pipelines.get({
+        shader: kernel.shader,
+        entry: kernel.sum,
+        constants,
+      });
+      const buffers = [null, null, outs[0], options.bias ?? this.#empty, params, null];
+      return [
+        partials.dispatch,
+        makeDispatch(
+          this.#gpu,
+          pipeline,
+          [...buffers, outs[1] ?? this.#sinks[0], outs[2] ?? this.#sinks[1], partials.part],
+          Math.ceil(T * W.rows / WG),
+        ),
+      ];
+    }
+    const pipeline = await this.#pipelines.get({
+      shader: kernel.shader,
+      entry: kernel.entry,
+      constants,
+    });
+    return [
+      makeDispatch(
+        this.#gpu,
+        pipeline,
+        [W.codes, this.#xBinding(kernel, x), ...outputBindings],
+        kernel.workgroups(T, W.rows, W.cols),
+      ),
+    ];
+  }
+
+  /**
+   * The first pass of a two-pass int4 GEMV: partial sums of every row over
+   * each slice of x into a scratch buffer shared by calls of the same size
+   * (each call's two dispatches run back to back, so they never overlap).
+   */
+  async #slicePartials(
+    W: GpuInt4Weight,
+    x: GPUBuffer,
+    T: number,
+    kernel: Int4Kernel,
+  ): Promise<{ dispatch: Dispatch; part: GPUBuffer }> {
+    const size = 4 * T * slicesOf(W.cols) * W.rows;
+    let part = this.#partials.get(size);
+    if (!part) {
+      part = this.#gpu.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE });
+      this.#partials.set(size, part);
+      this.#uniforms.push(part);
+    }
+    const gc = W.groupSize / 32;
+    const pipeline = await this.#pipelines.get({
+      shader: kernel.shader,
+      entry: kernel.entry,
+      constants: { WG: SLICE_WG, R: SLICE_R, GC: gc, P: Math.min(gc, 16) },
+    });
+    const params = this.#int4Params(W, T, W.rows, W.rows);
+    const dispatch = makeDispatch(
       this.#gpu,
       pipeline,
-      [
-        W.codes,
-        this.#xBinding(kernel, x),
-        outs[0],
-        options.bias ?? this.#empty,
-        params,
-        W.sz,
-        outs[1] ?? this.#sinks[0],
-        outs[2] ?? this.#sinks[1],
-      ],
-      kernel.workgroups(T, W.rows),
+      [W.codes, x, null, null, params, W.sz, null, null, part],
+      kernel.workgroups(T, W.rows, W.cols),
     );
+    return { dispatch, part };
   }
 
   /**
@@ -575,8 +691,26 @@ export class WebGpuKernels {
     const kernel = this.#int4Kernel(W, x, T, options.entry);
     if (!kernel.swiglu || options.fused === false) {
       return [
-        await this.matmulInt4(W, x, [gate, up], T, { entry: kernel.entry }),
+        ...await this.matmulInt4(W, x, [gate, up], T, { entry: kernel.entry }),
         await this.siluMul(gate, up, T * hidden),
+      ];
+    }
+    const params = this.#int4Params(W, T, hidden, W.rows);
+    if (kernel.sum) {
+      const partials = await this.#slicePartials(W, x, T, kernel);
+      const pipeline = await this.#pipelines.get({
+        shader: kernel.shader,
+        entry: kernel.swiglu.entry,
+        constants: { WG },
+      });
+      return [
+        partials.dispatch,
+        makeDispatch(
+          this.#gpu,
+          pipeline,
+          [null, null, gate, null, params, null, null, null, partials.part],
+          kernel.swiglu.workgroups(T, hidden),
+        ),
       ];
     }
     const pipeline = await this.#pipelines.get({
@@ -584,7 +718,6 @@ export class WebGpuKernels {
       entry: kernel.swiglu.entry,
       constants: { WG },
     });
-    const params = this.#int4Params(W, T, hidden, W.rows);
     return [
       makeDispatch(
         this.#gpu,
@@ -795,5 +928,6 @@ export class WebGpuKernels {
   destroy(): void {
     for (const b of this.#uniforms) b.destroy();
     this.#uniforms.length = 0;
+    this.#partials.clear();
   }
 }
