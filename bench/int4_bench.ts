@@ -24,7 +24,13 @@ import type { GpuContext } from "../src/gpu/device.ts";
 import { type GpuWeight, uploadWeight } from "../src/gpu/gpu_weight.ts";
 import { packInt4, uploadInt4 } from "../src/gpu/int4_weight.ts";
 import { BufferPool } from "../src/gpu/buffer_pool.ts";
-import { INT4_KERNELS, INT4_UNIFORM_X_BYTES, WebGpuKernels } from "../src/gpu/kernels.ts";
+import {
+  INT4_KERNELS,
+  INT4_UNIFORM_X_BYTES,
+  sliceConstants,
+  slicesOf,
+  WebGpuKernels,
+} from "../src/gpu/kernels.ts";
 import { readBuffer } from "../src/gpu/readback.ts";
 import { loadShaderSource } from "../src/gpu/shader_source.ts";
 import { GpuLlama } from "../src/model/gpu_llama.ts";
@@ -269,7 +275,7 @@ async function gemvPart(
       );
     }
     await fusionPart(ctx, kernels, pool, x, probe, figures, rtMs);
-    if (gpu.isSoftware) await ablationPart(ctx, probe, figures, rtMs);
+    if (gpu.isSoftware) await ablationPart(ctx, kernels, probe, figures, rtMs);
     notes.push(
       "GEMV: one token, random g128 int4 codes; int4 GB/s counts the resident int4 bytes " +
         "(codes + f16 scale/zero); each measurement cycles through copies of the weight " +
@@ -356,13 +362,16 @@ async function fusionPart(
 }
 
 /**
- * What limits the decode GEMV: the production gemv_u4_ux source against
- * variants with one ingredient removed (text substitutions of the same
- * file), 4096x4096 g128. Each variant's speed-up over the production kernel
- * says how much of its time that ingredient costs.
+ * What limits the decode GEMV on this adapter: the production two-pass
+ * gemv_u4_slice against the one-pass gemv_u4_ux it replaced, its first pass
+ * alone, and variants of that pass with one ingredient removed (text
+ * substitutions of shaders/matmul_int4_slice.wgsl), 4096x4096 g128. Each
+ * variant's speed-up over the first pass says how much of its time that
+ * ingredient costs.
  */
 async function ablationPart(
   ctx: BenchContext,
+  kernels: WebGpuKernels,
   probe: GPUBuffer,
   figures: Record<string, number>,
   rtMs: number,
@@ -370,27 +379,24 @@ async function ablationPart(
   const { gpu, quick, log } = ctx;
   const device = gpu.device;
   const [N, K, G] = [4096, 4096, 128];
-  const base = await loadShaderSource("matmul_int4_ux");
+  const base = await loadShaderSource("matmul_int4_slice");
   const sub = (a: string, b: string) => {
-    if (!base.includes(a)) throw new Error(`ablation: "${a}" not in matmul_int4_ux.wgsl`);
+    if (!base.includes(a)) throw new Error(`ablation: "${a}" not in matmul_int4_slice.wgsl`);
     return base.split(a).join(b);
   };
-  const dot8 = "acc[r] += chunk_dot8(codes[rows[r] * kc + c], x);";
   const variants: Record<string, string> = {
-    production: base,
-    x_in_storage: sub(
-      "@group(0) @binding(1) var<uniform> xu: array<vec4<f32>, 4096>;",
-      "@group(0) @binding(1) var<storage, read> xu: array<vec4<f32>>;",
-    ),
     no_code_loads: sub(
-      dot8,
-      "acc[r] += chunk_dot8(vec4<u32>(c * 0x9E3779B1u + rows[r], c ^ rows[r], c + 77u * rows[r], c), x);",
+      "let w = codes[cb + c];",
+      "let w = vec4<u32>(cb * 0x9E3779B1u + c, cb ^ c, c + 77u * cb, cb);",
     ),
-    no_x_loads: sub("let v = xv4(xi + 4u * j);", "let v = vec4<f32>(f32(xi + j), 0.5, 0.25, 1.0);"),
-    no_dequant: sub(
-      dot8,
-      "let w = codes[rows[r] * kc + c]; acc[r] += dot(bitcast<vec4<f32>>(w), x[0] + x[7]);",
+    no_x_gather: sub(
+      "let v = x4[(t * p.K) / 4u + 8u * (c0 + c) + j];",
+      "let v = f32(t * p.K + 32u * (c0 + c) + j) * vec4<f32>(1.0, 0.5, 0.25, 0.125);",
     ),
+    no_arithmetic: sub(
+      "acc += in_place4(w.x) * xp[b]",
+      "acc += bitcast<vec4<f32>>(w) * xp[b]; if (false) { acc += in_place4(w.x) * xp[b]",
+    ).replace("in_place4(w.w >> 16u) * xp[b + 7u];", "in_place4(w.w >> 16u) * xp[b + 7u]; }"),
   };
   const pool = new BufferPool(gpu);
   try {
@@ -398,41 +404,52 @@ async function ablationPart(
     const W = uploadInt4(pool, packInt4([ql], "ablation"), "ablation");
     const x = pool.upload(new Float32Array(INT4_UNIFORM_X_BYTES / 4).fill(0.01), "x");
     const y = pool.acquire(N * 4, "y");
-    const params = pool.upload(new Uint32Array([1, K, N, G, N, N, 0, 0]), "params");
-    const uniformParams = device.createBuffer({
+    const [slice, sum] = await kernels.matmulInt4(W, x, y, 1);
+    const [ux] = await kernels.matmulInt4(W, x, y, 1, { entry: "gemv_u4_ux" });
+    const reps = quick ? 3 : 6;
+    const sets: Record<string, TimedSet> = {
+      production: { ds: [slice, sum], reps: 2 * reps },
+      gemv_u4_ux: { ds: [ux], reps },
+      first_pass: { ds: [slice], reps },
+    };
+    const params = device.createBuffer({
       size: 32,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
-    device.queue.writeBuffer(uniformParams, 0, new Uint32Array([1, K, N, G, N, N, 0, 0]));
-    pool.release(params);
-    const sinks = [pool.acquire(16, "y1"), pool.acquire(16, "y2"), pool.acquire(16, "bias")];
-    const sets: Record<string, TimedSet> = {};
+    device.queue.writeBuffer(params, 0, new Uint32Array([1, K, N, G, N, N, 0, 0]));
+    const part = pool.acquire(4 * slicesOf(K) * N, "partials");
     for (const [name, code] of Object.entries(variants)) {
       const module = device.createShaderModule({ label: `ablation ${name}`, code });
       const pipeline = await device.createComputePipelineAsync({
         layout: "auto",
-        compute: { module, entryPoint: "gemv_u4_ux", constants: { WG: 64 } },
+        compute: { module, entryPoint: "gemv_u4_slice", constants: sliceConstants(G) },
       });
-      const xb = name === "x_in_storage" ? x : { buffer: x, size: INT4_UNIFORM_X_BYTES };
+      // A variant that no longer reads codes or x has no binding for it.
+      const codes = name === "no_code_loads" ? null : W.codes;
+      const xb = name === "no_x_gather" ? null : x;
       const d = makeDispatch(
         gpu,
         pipeline,
-        [W.codes, xb, y, sinks[2], uniformParams, W.sz, sinks[0], sinks[1]],
-        Math.ceil(N / 4 / 64),
+        [codes, xb, null, null, params, W.sz, null, null, part],
+        [slice.workgroups[0], slice.workgroups[1]],
       );
-      sets[name] = { ds: [d], reps: quick ? 3 : 6 };
+      sets[name] = { ds: [d], reps };
     }
     const ms = await interleavedMs(gpu, sets, probe, quick ? 1 : 8, rtMs);
-    uniformParams.destroy();
+    ms.production *= 2;
     const line = Object.entries(ms).map(([name, t]) => {
       const gbps = W.bytes / (t / 1000) / 1e9;
       figures[`ablation_${name}_gb_per_s`] = gbps;
-      if (name !== "production") figures[`ablation_${name}_speedup`] = ms.production / t;
-      return `${name} ${fmt(gbps)} GB/s${
-        name === "production" ? "" : ` (${fmt(ms.production / t)}x)`
-      }`;
+      const vs = name === "production"
+        ? undefined
+        : name === "gemv_u4_ux" || name === "first_pass"
+        ? ms.production / t
+        : ms.first_pass / t;
+      if (vs !== undefined) figures[`ablation_${name}_speedup`] = vs;
+      return `${name} ${fmt(gbps)} GB/s${vs === undefined ? "" : ` (${fmt(vs)}x)`}`;
     });
-    log(`  gemv_u4_ux 4096x4096 ablation: ${line.join(", ")}`);
+    log(`  gemv_u4_slice 4096x4096 ablation: ${line.join(", ")}`);
+    params.destroy();
   } finally {
     pool.destroy();
   }

@@ -156,9 +156,29 @@ export function sliceFits(K: number, G: number): boolean {
   return K % 32 === 0 && G % 32 === 0 && 16 % piece === 0 && gc % piece === 0;
 }
 
-/** Slices of x per token for gemv_u4_slice. */
-function slicesOf(K: number): number {
+/**
+ * Slices of x per token for gemv_u4_slice.
+ *
+ * @example
+ * ```ts ignore
+ * slicesOf(11008); // 22: 21 whole slices and a 256-column tail
+ * ```
+ */
+export function slicesOf(K: number): number {
   return Math.ceil(K / INT4_SLICE_COLUMNS);
+}
+
+/**
+ * The override constants of gemv_u4_slice for groups of G columns.
+ *
+ * @example
+ * ```ts ignore
+ * sliceConstants(128); // { WG: 8, R: 64, GC: 4, P: 4 }
+ * ```
+ */
+export function sliceConstants(G: number): Record<string, number> {
+  const gc = G / 32;
+  return { WG: SLICE_WG, R: SLICE_R, GC: gc, P: Math.min(gc, 16) };
 }
 
 /**
@@ -654,11 +674,10 @@ export class WebGpuKernels {
       this.#partials.set(size, part);
       this.#uniforms.push(part);
     }
-    const gc = W.groupSize / 32;
     const pipeline = await this.#pipelines.get({
       shader: kernel.shader,
       entry: kernel.entry,
-      constants: { WG: SLICE_WG, R: SLICE_R, GC: gc, P: Math.min(gc, 16) },
+      constants: sliceConstants(W.groupSize),
     });
     const params = this.#int4Params(W, T, W.rows, W.rows);
     const dispatch = makeDispatch(
