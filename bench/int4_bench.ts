@@ -600,9 +600,54 @@ async function modelPart(
       `    readback wait     ${fmt(readbackMs)} ms (round trip ${fmt(rtMs)} ms / ${perReadback})`,
     );
     log(`    other host work   ${fmt(figures.split_host_other_ms_per_token)} ms (residual; noise)`);
+    await kernelSplit(ctx, int4, figures, rtMs);
     gpu.check();
   } finally {
     for (const m of models.values()) m.destroy();
+  }
+}
+
+/**
+ * (c) continued: the GPU work of one int4 decode step by kernel, each
+ * dispatch of the step timed alone (repeated in one submit, best of 3) and
+ * summed per pipeline, so the table shows which kernels the token time goes
+ * to. Dispatches timed alone overlap nothing, so the sum can exceed the
+ * step's own GPU time a little.
+ */
+async function kernelSplit(
+  ctx: BenchContext,
+  model: GpuLlama,
+  figures: Record<string, number>,
+  rtMs: number,
+): Promise<void> {
+  const { gpu, quick, log } = ctx;
+  const reps = quick ? 2 : 8;
+  const byKernel = new Map<string, { ms: number; count: number }>();
+  for (const d of await model.forward(1, "last")) {
+    let best = Infinity;
+    for (let r = 0; r < (quick ? 1 : 3); r++) {
+      const batch = new CommandBatch(gpu);
+      for (let i = 0; i < reps; i++) batch.run(d);
+      const t0 = performance.now();
+      batch.submit();
+      await readBuffer(gpu, model.logitsBuffer, 0, 4);
+      best = Math.min(best, (performance.now() - t0 - rtMs) / reps);
+    }
+    const name = d.pipeline.label || "?";
+    const e = byKernel.get(name) ?? { ms: 0, count: 0 };
+    e.ms += Math.max(best, 0);
+    e.count++;
+    byKernel.set(name, e);
+  }
+  const total = [...byKernel.values()].reduce((a, e) => a + e.ms, 0);
+  log(`  int4 decode step by kernel (each dispatch timed alone; sum ${fmt(total)} ms):`);
+  for (const [name, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms)) {
+    figures[`kernel_${name.replace(/\W+/g, "_")}_ms_per_token`] = e.ms;
+    log(
+      `    ${name.padEnd(44)} ${fmt(e.ms).padStart(6)} ms  ${
+        fmt(100 * e.ms / total).padStart(5)
+      }%  ${e.count} dispatches`,
+    );
   }
 }
 
