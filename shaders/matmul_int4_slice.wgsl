@@ -1,25 +1,30 @@
-// int4 GEMV in two passes for CPU-backed adapters (lavapipe), where a load
+// int4 matmuls in two passes for CPU-backed adapters (lavapipe), where a load
 // whose index is not a compile-time constant is a per-lane gather and x,
 // being the same for every row, costs more to gather than the weights cost
 // to dequantize when few rows share it.
 //
-//   gemv_u4_slice: workgroup (i, t * slices + s) handles token t, the 16-chunk
-//     (512-column) slice s of x, and R * WG rows. Each invocation gathers its
-//     slice of x once into private memory (xp), then walks R rows, reading x
-//     at constant indices (every chunk step is a call with a literal chunk
-//     number, which the compiler folds), and writes one partial sum per row:
-//     part[(t * slices + s) * N + n].
+//   gemv_u4_slice (decode, T <= 4): workgroup (i, t * slices + s) handles
+//     token t, the 16-chunk (512-column) slice s of x, and R * WG rows. Each
+//     invocation gathers its slice of x once into private memory (xp), then
+//     walks R rows, reading x at constant indices (every chunk step is a call
+//     with a literal chunk number, which the compiler folds), and writes one
+//     partial sum per row: part[(t * slices + s) * N + n].
+//   gemm_u4_slice (prompts): the same over 8-chunk (256-column) slices for 4
+//     tokens per invocation, so each code load and dequantization serves 4
+//     tokens; workgroup (i, g * slices + s) handles tokens 4g .. 4g + 3.
 //   gemv_u4_slice_sum: y[t, n] = the sum of row n's partials, stored through
 //     matmul_int4_output (split outputs, bias, accumulate).
 //   gemv_u4_slice_sum_swiglu: W is [gate; up] (N = 2 * N1);
 //     y[t, n] = silu(gate partials) * (up partials).
+// The host passes the number of slices per token in p._p0.
 //
-// Measured on lavapipe (4096x4096): about 1.8x the one-pass uniform-x kernel
-// (matmul_int4_ux.wgsl). Needs K % 32 == 0 and P = min(G / 32, 16) with P | 16
-// and P | G / 32 (G = 32, 64, 128, 256, or a multiple of 512 such as K itself);
-// the kernel table checks this. Groups may straddle slices: the sum over a
-// group is linear, so each piece adds scale * (sum(code * x) - zero * sum(x))
-// over its own columns.
+// Measured on lavapipe: decode 4096x4096 about 1.8x the one-pass uniform-x
+// kernel (matmul_int4_ux.wgsl), prefill 2048x2048 x 64 tokens about 1.7x the
+// register tile (matmul_int4_reg.wgsl). Needs K % 32 == 0 and pieces of
+// P = min(G / 32, chunks per slice) chunks that divide both a slice and a
+// group (the kernel table checks this). Groups may straddle slices: the sum
+// over a group is linear, so each piece adds
+// scale * (sum(code * x) - zero * sum(x)) over its own columns.
 
 //!include matmul_int4_core
 //!include matmul_int4_output
@@ -87,9 +92,10 @@ fn chunk_step(c: u32, cb: u32, gb: u32, c0: u32, kc: u32) {
   }
 }
 
-/// Slices of x per token.
+/// Slices of x per token: the host passes ceil(K / 32 / SLICE) or, for
+/// gemm_u4_slice, ceil(K / 32 / SLICE_T).
 fn slices() -> u32 {
-  return (p.K / 32u + SLICE - 1u) / SLICE;
+  return p._p0;
 }
 
 @compute @workgroup_size(WG)
@@ -142,6 +148,109 @@ fn gemv_u4_slice(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     chunk_step(14u, cb, gb, c0, kc);
     chunk_step(15u, cb, gb, c0, kc);
     part[wid.y * p.N + n] = total;
+  }
+}
+
+// ---- gemm_u4_slice: the same scheme for prompts, 4 tokens per invocation
+// over 8-chunk (256-column) slices, so each code load and dequantization
+// serves 4 tokens. Workgroup (i, g * slices + s): tokens 4g .. 4g + 3.
+
+const SLICE_T = 8u;     // chunks per slice; the calls below match it
+const TOK = 4u;         // tokens per invocation
+
+/// x of 4 tokens over this slice (token tt, chunk c at 64 tt + 8 c), pre-scaled.
+var<private> xq: array<vec4<f32>, 256>;
+/// Plain sums of each piece of x, one lane per token.
+var<private> xsum4: array<vec4<f32>, 8>;
+var<private> acc4: array<vec4<f32>, 4>;
+var<private> total4: vec4<f32>;
+
+/// Gathers chunk c (a literal) of the slice at chunk c0 for tokens t0 .. t0 + 3.
+fn load_xt(c: u32, c0: u32, kc: u32, t0: u32) {
+  if (c0 + c < kc) {
+    for (var tt = 0u; tt < TOK; tt++) {
+      if (t0 + tt < p.T) {
+        var s = vec4<f32>(0.0);
+        for (var j = 0u; j < 8u; j++) {
+          let v = x4[((t0 + tt) * p.K) / 4u + 8u * (c0 + c) + j];
+          s += v;
+          xq[64u * tt + 8u * c + j] = v * UNSHIFT4;
+        }
+        xsum4[c / P][tt] += s.x + s.y + s.z + s.w;
+      }
+    }
+  }
+}
+
+/// chunk_step for 4 tokens: one code load and dequantization, 4 dot products.
+fn chunk_step_t(c: u32, cb: u32, gb: u32, c0: u32, kc: u32) {
+  if (c0 + c < kc) {
+    let w = codes[cb + c];
+    let d0 = in_place4(w.x);
+    let d1 = in_place4(w.x >> 16u);
+    let d2 = in_place4(w.y);
+    let d3 = in_place4(w.y >> 16u);
+    let d4 = in_place4(w.z);
+    let d5 = in_place4(w.z >> 16u);
+    let d6 = in_place4(w.w);
+    let d7 = in_place4(w.w >> 16u);
+    for (var tt = 0u; tt < TOK; tt++) {
+      let b = 64u * tt + 8u * c;
+      acc4[tt] += d0 * xq[b] + d1 * xq[b + 1u] + d2 * xq[b + 2u] + d3 * xq[b + 3u] +
+        d4 * xq[b + 4u] + d5 * xq[b + 5u] + d6 * xq[b + 6u] + d7 * xq[b + 7u];
+    }
+    if (c % P == P - 1u || c0 + c == kc - 1u) {
+      let s = unpack2x16float(sz[gb + (c0 + c) / GC]);
+      let sums = vec4<f32>(
+        acc4[0].x + acc4[0].y + acc4[0].z + acc4[0].w,
+        acc4[1].x + acc4[1].y + acc4[1].z + acc4[1].w,
+        acc4[2].x + acc4[2].y + acc4[2].z + acc4[2].w,
+        acc4[3].x + acc4[3].y + acc4[3].z + acc4[3].w,
+      );
+      total4 += s.x * (sums - s.y * xsum4[c / P]);
+      acc4 = array<vec4<f32>, 4>();
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn gemm_u4_slice(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let kc = p.K / 32u;
+  let n_groups = (p.K + p.G - 1u) / p.G;
+  let ns = slices();
+  let t0 = TOK * (wid.y / ns);
+  let s = wid.y % ns;
+  let c0 = s * SLICE_T;
+  load_xt(0u, c0, kc, t0);
+  load_xt(1u, c0, kc, t0);
+  load_xt(2u, c0, kc, t0);
+  load_xt(3u, c0, kc, t0);
+  load_xt(4u, c0, kc, t0);
+  load_xt(5u, c0, kc, t0);
+  load_xt(6u, c0, kc, t0);
+  load_xt(7u, c0, kc, t0);
+  for (var r = 0u; r < R; r++) {
+    let n = (wid.x * R + r) * WG + lid.x;
+    if (n >= p.N) {
+      break;
+    }
+    let cb = n * kc + c0;
+    let gb = n * n_groups;
+    acc4 = array<vec4<f32>, 4>();
+    total4 = vec4<f32>(0.0);
+    chunk_step_t(0u, cb, gb, c0, kc);
+    chunk_step_t(1u, cb, gb, c0, kc);
+    chunk_step_t(2u, cb, gb, c0, kc);
+    chunk_step_t(3u, cb, gb, c0, kc);
+    chunk_step_t(4u, cb, gb, c0, kc);
+    chunk_step_t(5u, cb, gb, c0, kc);
+    chunk_step_t(6u, cb, gb, c0, kc);
+    chunk_step_t(7u, cb, gb, c0, kc);
+    for (var tt = 0u; tt < TOK; tt++) {
+      if (t0 + tt < p.T) {
+        part[((t0 + tt) * ns + s) * p.N + n] = total4[tt];
+      }
+    }
   }
 }
 

@@ -49,6 +49,7 @@ const SHAPES: [number, number, number, number][] = [
   [3, 2048, 20, 1024],
   [4, 768, 513, 256],
   [1, 1536, 17, 512],
+  [9, 320, 70, 64], // gemm_u4_slice: a 1-token last token group and a 2-chunk tail slice
 ];
 
 /** A random 4-bit linear with f16-exact scales (some groups with zero scale or extreme codes). */
@@ -118,6 +119,7 @@ function entriesHere(h: KernelHarness): Int4Entry[] {
 function usable(entry: Int4Entry, T: number, K: number, x: GPUBuffer, G: number): boolean {
   if (entry === "gemm_u4_reg4") return K % 4 === 0;
   if (entry === "gemv_u4_slice") return sliceFits(K, G === 0 ? K : G);
+  if (entry === "gemm_u4_slice") return sliceFits(K, G === 0 ? K : G, 8);
   return entry !== "gemv_u4_ux" || uniformInputFits(T, K, x);
 }
 
@@ -239,7 +241,7 @@ for (const kernel of INT4_KERNELS) {
     }));
 }
 
-Deno.test("int4 kernel table: lavapipe decodes with the slice kernel where groups tile a slice, else x through the uniform binding; prefill the register tile", () =>
+Deno.test("int4 kernel table: lavapipe runs the slice kernels where groups tile a slice, else x through the uniform binding (decode) or the register tile (prefill)", () =>
   withKernels((h) => {
     const big = xBuffer(h, new Float32Array(8));
     const small = h.f32(new Float32Array(64));
@@ -254,7 +256,9 @@ Deno.test("int4 kernel table: lavapipe decodes with the slice kernel where group
       assert.equal(pick(1, 11008, big, 160), "gemv_u4_ux");
       assert.equal(pick(1, 4096, small, 96), "gemv_u4");
       assert.equal(pick(1, 20000, big, 160), "gemv_u4"); // 80 KB of x: over the uniform binding
-      assert.equal(pick(67, 4096, big), "gemm_u4_reg4");
+      assert.equal(pick(67, 4096, big), "gemm_u4_slice");
+      assert.equal(pick(5, 4096, small, 4096), "gemm_u4_slice");
+      assert.equal(pick(67, 4096, big, 96), "gemm_u4_reg4");
       assert.equal(pick(67, 4094, big), "gemm_u4_reg");
     } else {
       assert.equal(pick(1, 4096, big), h.gpu.hasSubgroups ? "gemv_u4_sg" : "gemv_u4_wg");

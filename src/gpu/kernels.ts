@@ -93,6 +93,7 @@ export const INT4_UNIFORM_X_BYTES = 65536;
 /** Entry points of the int4 matmul kernels (shaders/matmul_int4*.wgsl). */
 export type Int4Entry =
   | "gemv_u4_slice"
+  | "gemm_u4_slice"
   | "gemv_u4_ux"
   | "gemv_u4"
   | "gemv_u4_sg"
@@ -123,6 +124,8 @@ export interface Int4Kernel {
    * wrote (shaders/matmul_int4_slice.wgsl) and stores y.
    */
   sum?: string;
+  /** Two-pass kernels: chunks of 32 columns per slice of x (SLICE or SLICE_T in the shader). */
+  slice?: number;
   /**
    * Whether this row applies to T tokens of K features read from `x` on this
    * adapter, for a weight in groups of G columns (K when per channel).
@@ -132,53 +135,62 @@ export interface Int4Kernel {
   workgroups: (T: number, N: number, K: number) => number | [number, number];
 }
 
-/** Columns of x per slice of gemv_u4_slice (its SLICE chunks of 32). */
-export const INT4_SLICE_COLUMNS = 512;
-/** Rows per invocation (override R) and invocations per workgroup of gemv_u4_slice. */
+/** Chunks of 32 columns per slice of x: gemv_u4_slice (SLICE) and gemm_u4_slice (SLICE_T). */
+export const INT4_SLICE_CHUNKS = { gemv: 16, gemm: 8 } as const;
+/** Rows per invocation (override R) and invocations per workgroup of the slice kernels. */
 const SLICE_R = 64;
 const SLICE_WG = 8;
+/** Tokens per invocation of gemm_u4_slice (TOK in the shader). */
+const SLICE_TOKENS = 4;
 
 /**
- * Whether gemv_u4_slice (shaders/matmul_int4_slice.wgsl) handles K input
- * features in groups of G columns: K a multiple of 32, and its pieces of
- * min(G / 32, 16) chunks both dividing a 16-chunk slice and a group.
+ * Whether the slice kernels (shaders/matmul_int4_slice.wgsl) handle K input
+ * features in groups of G columns with slices of `chunks` chunks of 32: K a
+ * multiple of 32, and pieces of min(G / 32, chunks) chunks dividing both a
+ * slice and a group.
  *
  * @example
  * ```ts ignore
  * sliceFits(4096, 128); // true
  * sliceFits(4096, 4096); // true: per channel, 8 whole slices per group
  * sliceFits(96, 96); // false: pieces of 3 chunks do not tile a slice
+ * sliceFits(4096, 512, 8); // true: a group is two 8-chunk slices
  * ```
  */
-export function sliceFits(K: number, G: number): boolean {
+export function sliceFits(K: number, G: number, chunks: number = INT4_SLICE_CHUNKS.gemv): boolean {
   const gc = G / 32;
-  const piece = Math.min(gc, 16);
-  return K % 32 === 0 && G % 32 === 0 && 16 % piece === 0 && gc % piece === 0;
+  const piece = Math.min(gc, chunks);
+  return K % 32 === 0 && G % 32 === 0 && chunks % piece === 0 && gc % piece === 0;
 }
 
 /**
- * Slices of x per token for gemv_u4_slice.
+ * Slices of x per token for a slice kernel.
  *
  * @example
  * ```ts ignore
- * slicesOf(11008); // 22: 21 whole slices and a 256-column tail
+ * slicesOf(11008); // 22: 21 whole 512-column slices and a 256-column tail
+ * slicesOf(11008, 8); // 43
  * ```
  */
-export function slicesOf(K: number): number {
-  return Math.ceil(K / INT4_SLICE_COLUMNS);
+export function slicesOf(K: number, chunks: number = INT4_SLICE_CHUNKS.gemv): number {
+  return Math.ceil(K / (32 * chunks));
 }
 
 /**
- * The override constants of gemv_u4_slice for groups of G columns.
+ * The override constants of a slice kernel for groups of G columns.
  *
  * @example
  * ```ts ignore
  * sliceConstants(128); // { WG: 8, R: 64, GC: 4, P: 4 }
+ * sliceConstants(4096, 8); // { WG: 8, R: 64, GC: 128, P: 8 }
  * ```
  */
-export function sliceConstants(G: number): Record<string, number> {
+export function sliceConstants(
+  G: number,
+  chunks: number = INT4_SLICE_CHUNKS.gemv,
+): Record<string, number> {
   const gc = G / 32;
-  return { WG: SLICE_WG, R: SLICE_R, GC: gc, P: Math.min(gc, 16) };
+  return { WG: SLICE_WG, R: SLICE_R, GC: gc, P: Math.min(gc, chunks) };
 }
 
 /**
@@ -197,6 +209,11 @@ export function uniformInputFits(T: number, K: number, x: GPUBuffer): boolean {
 
 const perRow = (_T: number, N: number) => N;
 const perInvocation = (_T: number, N: number) => Math.ceil(N / WG);
+const sliceRowBlocks = (N: number) => Math.ceil(N / (SLICE_R * SLICE_WG));
+const sliceSum = {
+  entry: "gemv_u4_slice_sum_swiglu",
+  workgroups: (T: number, N1: number) => Math.ceil(T * N1 / WG),
+};
 
 /**
  * The int4 matmul kernel table: the first row whose `when` holds is used.
@@ -214,9 +231,10 @@ export const INT4_KERNELS: readonly Int4Kernel[] = [
     entry: "gemv_u4_slice",
     shader: "matmul_int4_slice",
     sum: "gemv_u4_slice_sum",
-    swiglu: { entry: "gemv_u4_slice_sum_swiglu", workgroups: (T, N1) => Math.ceil(T * N1 / WG) },
+    slice: INT4_SLICE_CHUNKS.gemv,
+    swiglu: sliceSum,
     when: (T, K, gpu, _x, G) => T <= 4 && gpu.isSoftware && sliceFits(K, G),
-    workgroups: (T, N, K) => [Math.ceil(N / (SLICE_R * SLICE_WG)), T * slicesOf(K)],
+    workgroups: (T, N, K) => [sliceRowBlocks(N), T * slicesOf(K)],
   },
   {
     entry: "gemv_u4_ux",
@@ -231,6 +249,18 @@ export const INT4_KERNELS: readonly Int4Kernel[] = [
     swiglu: { entry: "gemv_u4_swiglu", workgroups: perInvocation },
     when: (T, _K, gpu) => T <= 4 && gpu.isSoftware,
     workgroups: perInvocation,
+  },
+  {
+    entry: "gemm_u4_slice",
+    shader: "matmul_int4_slice",
+    sum: "gemv_u4_slice_sum",
+    slice: INT4_SLICE_CHUNKS.gemm,
+    swiglu: sliceSum,
+    when: (_T, K, gpu, _x, G) => gpu.isSoftware && sliceFits(K, G, INT4_SLICE_CHUNKS.gemm),
+    workgroups: (T, N, K) => [
+      sliceRowBlocks(N),
+      Math.ceil(T / SLICE_TOKENS) * slicesOf(K, INT4_SLICE_CHUNKS.gemm),
+    ],
   },
   {
     entry: "gemm_u4_reg4",
@@ -547,10 +577,11 @@ export class WebGpuKernels {
     const kernel = entry
       ? INT4_KERNELS.find((k) => k.entry === entry)!
       : INT4_KERNELS.find((k) => k.when(T, W.cols, this.#gpu, x, W.groupSize))!;
-    if (kernel.shader === "matmul_int4_slice" && !sliceFits(W.cols, W.groupSize)) {
+    if (kernel.slice && !sliceFits(W.cols, W.groupSize, kernel.slice)) {
+      const slice = 32 * kernel.slice;
       throw new GpuError(
-        `${kernel.entry} needs K divisible by 32 and groups of 32, 64, 128, 256 or a ` +
-          `multiple of 512 columns (got K ${W.cols}, groups of ${W.groupSize})`,
+        `${kernel.entry} needs K divisible by 32 and groups that divide or are multiples of ` +
+          `its ${slice}-column slices (got K ${W.cols}, groups of ${W.groupSize})`,
       );
     }
     if (kernel.shader === "matmul_int4_ux" && !uniformInputFits(T, W.cols, x)) {
@@ -569,7 +600,8 @@ export class WebGpuKernels {
     return kernel;
   }
 
-  #int4Params(W: GpuInt4Weight, T: number, n1: number, n2: number): GPUBuffer {
+  /** Params of matmul_int4_core; `slices` is the slice kernels' count of slices of x (_p0). */
+  #int4Params(W: GpuInt4Weight, T: number, n1: number, n2: number, slices = 0): GPUBuffer {
     return this.#uniform([
       u32(T),
       u32(W.cols),
@@ -577,7 +609,7 @@ export class WebGpuKernels {
       u32(W.groupSize),
       u32(n1),
       u32(n2),
-      u32(0),
+      u32(slices),
       u32(0),
     ]);
   }
@@ -614,7 +646,7 @@ export class WebGpuKernels {
     };
     const n1 = W.parts[0];
     const n2 = n1 + (W.parts[1] ?? 0);
-    const params = this.#int4Params(W, T, n1, n2);
+    const params = this.#int4Params(W, T, n1, n2, kernel.slice && slicesOf(W.cols, kernel.slice));
     const outputBindings = [
       outs[0],
       options.bias ?? this.#empty,
@@ -667,7 +699,8 @@ export class WebGpuKernels {
     T: number,
     kernel: Int4Kernel,
   ): Promise<{ dispatch: Dispatch; part: GPUBuffer }> {
-    const size = 4 * T * slicesOf(W.cols) * W.rows;
+    const slices = slicesOf(W.cols, kernel.slice);
+    const size = 4 * T * slices * W.rows;
     let part = this.#partials.get(size);
     if (!part) {
       part = this.#gpu.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE });
@@ -677,9 +710,9 @@ export class WebGpuKernels {
     const pipeline = await this.#pipelines.get({
       shader: kernel.shader,
       entry: kernel.entry,
-      constants: sliceConstants(W.groupSize),
+      constants: sliceConstants(W.groupSize, kernel.slice),
     });
-    const params = this.#int4Params(W, T, W.rows, W.rows);
+    const params = this.#int4Params(W, T, W.rows, W.rows, slices);
     const dispatch = makeDispatch(
       this.#gpu,
       pipeline,
@@ -714,7 +747,13 @@ export class WebGpuKernels {
         await this.siluMul(gate, up, T * hidden),
       ];
     }
-    const params = this.#int4Params(W, T, hidden, W.rows);
+    const params = this.#int4Params(
+      W,
+      T,
+      hidden,
+      W.rows,
+      kernel.slice && slicesOf(W.cols, kernel.slice),
+    );
     if (kernel.sum) {
       const partials = await this.#slicePartials(W, x, T, kernel);
       const pipeline = await this.#pipelines.get({
