@@ -14,7 +14,9 @@ import {
   INT4_KERNELS,
   INT4_UNIFORM_X_BYTES,
   type Int4Entry,
+  sliceConstants,
   sliceFits,
+  slicesOf,
   uniformInputFits,
 } from "../src/gpu/kernels.ts";
 import { loadShaderSource } from "../src/gpu/shader_source.ts";
@@ -276,6 +278,22 @@ Deno.test("int4 gemv_u4_ux refuses an input that does not fit the uniform bindin
       /uniform binding/,
     );
   }));
+
+Deno.test("int4 slice kernels: groups must tile the slices; slice counts and constants follow K and G", () => {
+  assert.equal(sliceFits(4096, 128), true);
+  assert.equal(sliceFits(5632, 5632), true); // per channel: 11 whole 16-chunk slices
+  assert.equal(sliceFits(11008, 11008), false); // 344 chunks: the group ends inside a slice
+  assert.equal(sliceFits(11008, 11008, 8), true); // 43 whole 8-chunk slices
+  assert.equal(sliceFits(4096, 96), false); // pieces of 3 chunks
+  assert.equal(sliceFits(4080, 48), false); // K and G not multiples of 32
+  assert.equal(sliceFits(4096, 768), false); // 24 chunks: neither divides nor is a multiple of 16
+  assert.equal(sliceFits(4096, 768, 8), true); // 3 slices of 8
+  assert.equal(slicesOf(11008), 22);
+  assert.equal(slicesOf(11008, 8), 43);
+  assert.equal(slicesOf(32), 1);
+  assert.deepEqual(sliceConstants(128), { WG: 8, R: 64, GC: 4, P: 4 });
+  assert.deepEqual(sliceConstants(4096, 8), { WG: 8, R: 64, GC: 128, P: 8 });
+});
 
 Deno.test("int4 gemv_u4_slice refuses groups that do not tile its slices, naming the sizes", () =>
   withKernels(async (h) => {
