@@ -317,7 +317,7 @@ export const ATTENTION_KERNELS: readonly AttentionKernel[] = [
   {
     shader: "attention_rows",
     when: (shape, gpu) => gpu.isSoftware && shape.headDim % 4 === 0,
-    workgroups: (T, shape) => Math.ceil((shape.nHeads * T) / WG),
+    workgroups: (T, shape) => Math.ceil((shape.nHeads * T) / ROWS_WG),
   },
   {
     shader: "attention",
@@ -327,6 +327,12 @@ export const ATTENTION_KERNELS: readonly AttentionKernel[] = [
 ];
 
 const WG = 64;
+/**
+ * Workgroup size of attention_rows: one SIMD group of lavapipe's 8 lanes, so
+ * the 32 heads of a decode step are 4 workgroups that its threads share
+ * instead of one workgroup on one thread.
+ */
+const ROWS_WG = 8;
 
 /** Builds dispatches for every kernel the forward pass and sampler use. */
 export class WebGpuKernels {
@@ -882,7 +888,7 @@ export class WebGpuKernels {
     const pipeline = await this.#pipelines.get({
       shader: kernel.shader,
       entry: kernel.shader,
-      constants: { WG },
+      constants: { WG: kernel.shader === "attention_rows" ? ROWS_WG : WG },
       kv: this.#kv(shape),
     });
     const params = this.#attentionParams(T, shape);
