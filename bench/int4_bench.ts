@@ -615,10 +615,10 @@ async function modelPart(
 
 /**
  * (c) continued: the GPU work of one int4 decode step by kernel, each
- * dispatch of the step timed alone (repeated in one submit, best of 3) and
- * summed per pipeline, so the table shows which kernels the token time goes
- * to. Dispatches timed alone overlap nothing, so the sum can exceed the
- * step's own GPU time a little.
+ * dispatch of the step timed alone (repeated in one submit; median of
+ * interleaved rounds) and summed per pipeline, so the table shows which
+ * kernels the token time goes to. Dispatches timed alone overlap nothing, so
+ * the sum can exceed the step's own GPU time a little.
  */
 async function kernelSplit(
   ctx: BenchContext,
@@ -627,21 +627,14 @@ async function kernelSplit(
   rtMs: number,
 ): Promise<void> {
   const { gpu, quick, log } = ctx;
-  const reps = quick ? 2 : 8;
+  const ds = await model.forward(1, "last");
+  const sets = Object.fromEntries(ds.map((d, i) => [i, { ds: [d], reps: quick ? 2 : 8 }]));
+  const ms = await interleavedMs(gpu, sets, model.logitsBuffer, quick ? 1 : 3, rtMs);
   const byKernel = new Map<string, { ms: number; count: number }>();
-  for (const d of await model.forward(1, "last")) {
-    let best = Infinity;
-    for (let r = 0; r < (quick ? 1 : 3); r++) {
-      const batch = new CommandBatch(gpu);
-      for (let i = 0; i < reps; i++) batch.run(d);
-      const t0 = performance.now();
-      batch.submit();
-      await readBuffer(gpu, model.logitsBuffer, 0, 4);
-      best = Math.min(best, (performance.now() - t0 - rtMs) / reps);
-    }
+  for (const [i, d] of ds.entries()) {
     const name = d.pipeline.label || "?";
     const e = byKernel.get(name) ?? { ms: 0, count: 0 };
-    e.ms += Math.max(best, 0);
+    e.ms += ms[i];
     e.count++;
     byKernel.set(name, e);
   }

@@ -222,7 +222,8 @@ const sliceSum = {
  * (x gathered once per 512-column slice and shared by 64 rows; about 1.8x the
  * next row) where the group size allows, else with 4 rows per invocation
  * reading x through a uniform binding (about 2x the storage form there), and
- * prefill with the barrier-free 4x4 register tile; GPUs decode with a workgroup per row
+ * prefill with the slice kernel for 4 tokens per invocation (about 1.7x the
+ * next row), else the barrier-free 4x4 register tile; GPUs decode with a workgroup per row
  * (subgroupAdd when the adapter has subgroups, a shared-memory tree
  * otherwise) and prefill with the shared-memory tile.
  */
@@ -606,8 +607,17 @@ export class WebGpuKernels {
     return kernel;
   }
 
-  /** Params of matmul_int4_core; `slices` is the slice kernels' count of slices of x (_p0). */
-  #int4Params(W: GpuInt4Weight, T: number, n1: number, n2: number, slices = 0): GPUBuffer {
+  /**
+   * Params of matmul_int4_core for `kernel`; a slice kernel gets its count of
+   * slices of x in _p0. Both passes of a two-pass kernel read the same params.
+   */
+  #int4Params(
+    W: GpuInt4Weight,
+    kernel: Int4Kernel,
+    T: number,
+    n1: number,
+    n2: number,
+  ): GPUBuffer {
     return this.#uniform([
       u32(T),
       u32(W.cols),
@@ -615,7 +625,7 @@ export class WebGpuKernels {
       u32(W.groupSize),
       u32(n1),
       u32(n2),
-      u32(slices),
+      u32(kernel.slice ? slicesOf(W.cols, kernel.slice) : 0),
       u32(0),
     ]);
   }
@@ -645,50 +655,39 @@ export class WebGpuKernels {
       );
     }
     const kernel = this.#int4Kernel(W, x, T, options.entry);
-    const constants = {
-      ...(kernel.entry === "gemm_u4" ? { TS: GEMM_TS } : { WG }),
-      HAS_BIAS: Boolean(options.bias),
-      ACCUMULATE: Boolean(options.accumulate),
-    };
+    const pipeline = await this.#pipelines.get({
+      shader: kernel.shader,
+      entry: kernel.sum ?? kernel.entry,
+      constants: {
+        ...(kernel.entry === "gemm_u4" ? { TS: GEMM_TS } : { WG }),
+        HAS_BIAS: Boolean(options.bias),
+        ACCUMULATE: Boolean(options.accumulate),
+      },
+    });
     const n1 = W.parts[0];
     const n2 = n1 + (W.parts[1] ?? 0);
-    const params = this.#int4Params(W, T, n1, n2, kernel.slice && slicesOf(W.cols, kernel.slice));
-    const outputBindings = [
-      outs[0],
-      options.bias ?? this.#empty,
-      params,
-      W.sz,
-      outs[1] ?? this.#sinks[0],
-      outs[2] ?? this.#sinks[1],
-    ];
+    const params = this.#int4Params(W, kernel, T, n1, n2);
+    // Bindings 2-4 and 6-7 (matmul_int4_core, matmul_int4_output); 0, 1 and 5
+    // are the weight and x, which a sum pass does not read.
+    const y = [outs[0], options.bias ?? this.#empty, params];
+    const splits = [outs[1] ?? this.#sinks[0], outs[2] ?? this.#sinks[1]];
     if (kernel.sum) {
-      const partials = await this.#slicePartials(W, x, T, kernel);
-      const pipeline = await this.#pipelines.get({
-        shader: kernel.shader,
-        entry: kernel.sum,
-        constants,
-      });
-      const buffers = [null, null, outs[0], options.bias ?? this.#empty, params, null];
+      const first = await this.#slicePartials(W, x, T, kernel, params);
       return [
-        partials.dispatch,
+        first.dispatch,
         makeDispatch(
           this.#gpu,
           pipeline,
-          [...buffers, outs[1] ?? this.#sinks[0], outs[2] ?? this.#sinks[1], partials.part],
+          [null, null, ...y, null, ...splits, first.part],
           Math.ceil(T * W.rows / WG),
         ),
       ];
     }
-    const pipeline = await this.#pipelines.get({
-      shader: kernel.shader,
-      entry: kernel.entry,
-      constants,
-    });
     return [
       makeDispatch(
         this.#gpu,
         pipeline,
-        [W.codes, this.#xBinding(kernel, x), ...outputBindings],
+        [W.codes, this.#xBinding(kernel, x), ...y, W.sz, ...splits],
         kernel.workgroups(T, W.rows, W.cols),
       ),
     ];
@@ -704,9 +703,9 @@ export class WebGpuKernels {
     x: GPUBuffer,
     T: number,
     kernel: Int4Kernel,
+    params: GPUBuffer,
   ): Promise<{ dispatch: Dispatch; part: GPUBuffer }> {
-    const slices = slicesOf(W.cols, kernel.slice);
-    const size = 4 * T * slices * W.rows;
+    const size = 4 * T * slicesOf(W.cols, kernel.slice) * W.rows;
     let part = this.#partials.get(size);
     if (!part) {
       part = this.#gpu.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE });
@@ -718,7 +717,6 @@ export class WebGpuKernels {
       entry: kernel.entry,
       constants: sliceConstants(W.groupSize, kernel.slice),
     });
-    const params = this.#int4Params(W, T, W.rows, W.rows, slices);
     const dispatch = makeDispatch(
       this.#gpu,
       pipeline,
@@ -753,41 +751,31 @@ export class WebGpuKernels {
         await this.siluMul(gate, up, T * hidden),
       ];
     }
-    const params = this.#int4Params(
-      W,
-      T,
-      hidden,
-      W.rows,
-      kernel.slice && slicesOf(W.cols, kernel.slice),
-    );
-    if (kernel.sum) {
-      const partials = await this.#slicePartials(W, x, T, kernel);
-      const pipeline = await this.#pipelines.get({
-        shader: kernel.shader,
-        entry: kernel.swiglu.entry,
-        constants: { WG },
-      });
-      return [
-        partials.dispatch,
-        makeDispatch(
-          this.#gpu,
-          pipeline,
-          [null, null, gate, null, params, null, null, null, partials.part],
-          kernel.swiglu.workgroups(T, hidden),
-        ),
-      ];
-    }
+    const params = this.#int4Params(W, kernel, T, hidden, W.rows);
     const pipeline = await this.#pipelines.get({
       shader: kernel.shader,
       entry: kernel.swiglu.entry,
       constants: { WG },
     });
+    const workgroups = kernel.swiglu.workgroups(T, hidden);
+    if (kernel.sum) {
+      const first = await this.#slicePartials(W, x, T, kernel, params);
+      return [
+        first.dispatch,
+        makeDispatch(
+          this.#gpu,
+          pipeline,
+          [null, null, gate, null, params, null, null, null, first.part],
+          workgroups,
+        ),
+      ];
+    }
     return [
       makeDispatch(
         this.#gpu,
         pipeline,
         [W.codes, this.#xBinding(kernel, x), gate, null, params, W.sz],
-        kernel.swiglu.workgroups(T, hidden),
+        workgroups,
       ),
     ];
   }
