@@ -422,7 +422,7 @@ async function ablationPart(
       const module = device.createShaderModule({ label: `ablation ${name}`, code });
       const pipeline = await device.createComputePipelineAsync({
         layout: "auto",
-        compute: { module, entryPoint: "gemv_u4_slice", constants: sliceConstants(G) },
+        compute: { module, entryPoint: "gemv_u4_slice", constants: sliceConstants(K, G) },
       });
       // A variant that no longer reads codes or x has no binding for it.
       const codes = name === "no_code_loads" ? null : W.codes;

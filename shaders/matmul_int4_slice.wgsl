@@ -35,6 +35,11 @@
 override R: u32 = 64u;  // rows per invocation
 override GC: u32 = 4u;  // chunks per group (G / 32)
 override P: u32 = 4u;   // chunks per piece: min(GC, SLICE)
+// K is a multiple of this entry's slice (SLICE or SLICE_T chunks): no slice
+// is short and no piece ends early, so the per-chunk bounds test and the
+// early piece end fold away (on lavapipe every `if` is a masked block that
+// runs whatever the condition; dropping these is 10-20% of a decode GEMV).
+override WHOLE: bool = false;
 
 const SLICE = 16u;      // chunks per slice; the chunk_step calls below match it
 
@@ -63,7 +68,7 @@ fn in_place4(w: u32) -> vec4<f32> {
 
 /// Gathers chunk c of the slice starting at chunk c0 of token t (c a literal).
 fn load_x(c: u32, c0: u32, kc: u32, t: u32) {
-  if (c0 + c < kc) {
+  if (WHOLE || c0 + c < kc) {
     var s = vec4<f32>(0.0);
     for (var j = 0u; j < 8u; j++) {
       let v = x4[(t * p.K) / 4u + 8u * (c0 + c) + j];
@@ -77,14 +82,14 @@ fn load_x(c: u32, c0: u32, kc: u32, t: u32) {
 /// Adds chunk c (a literal) of the row whose slice starts at codes[cb] and
 /// whose (scale, zero) words start at sz[gb]; closes the piece at its end.
 fn chunk_step(c: u32, cb: u32, gb: u32, c0: u32, kc: u32) {
-  if (c0 + c < kc) {
+  if (WHOLE || c0 + c < kc) {
     let w = codes[cb + c];
     let b = 8u * c;
     acc += in_place4(w.x) * xp[b] + in_place4(w.x >> 16u) * xp[b + 1u] +
       in_place4(w.y) * xp[b + 2u] + in_place4(w.y >> 16u) * xp[b + 3u] +
       in_place4(w.z) * xp[b + 4u] + in_place4(w.z >> 16u) * xp[b + 5u] +
       in_place4(w.w) * xp[b + 6u] + in_place4(w.w >> 16u) * xp[b + 7u];
-    if (c % P == P - 1u || c0 + c == kc - 1u) {
+    if (c % P == P - 1u || (!WHOLE && c0 + c == kc - 1u)) {
       let s = unpack2x16float(sz[gb + (c0 + c) / GC]);
       total += s.x * (acc.x + acc.y + acc.z + acc.w - s.y * xsum[c / P]);
       acc = vec4<f32>(0.0);
@@ -165,41 +170,55 @@ var<private> xsum4: array<vec4<f32>, 8>;
 var<private> acc4: array<vec4<f32>, 4>;
 var<private> total4: vec4<f32>;
 
-/// Gathers chunk c (a literal) of the slice at chunk c0 for tokens t0 .. t0 + 3.
-fn load_xt(c: u32, c0: u32, kc: u32, t0: u32) {
-  if (c0 + c < kc) {
-    for (var tt = 0u; tt < TOK; tt++) {
-      if (t0 + tt < p.T) {
-        var s = vec4<f32>(0.0);
-        for (var j = 0u; j < 8u; j++) {
-          let v = x4[((t0 + tt) * p.K) / 4u + 8u * (c0 + c) + j];
-          s += v;
-          xq[64u * tt + 8u * c + j] = v * UNSHIFT4;
-        }
-        xsum4[c / P][tt] += s.x + s.y + s.z + s.w;
-      }
+/// Gathers chunk c of the slice at chunk c0 for token t0 + tt (c, tt literals).
+fn load_xt(c: u32, tt: u32, c0: u32, kc: u32, t0: u32) {
+  if ((WHOLE || c0 + c < kc) && t0 + tt < p.T) {
+    var s = vec4<f32>(0.0);
+    for (var j = 0u; j < 8u; j++) {
+      let v = x4[((t0 + tt) * p.K) / 4u + 8u * (c0 + c) + j];
+      s += v;
+      xq[64u * tt + 8u * c + j] = v * UNSHIFT4;
     }
+    xsum4[c / P][tt] += s.x + s.y + s.z + s.w;
   }
+}
+
+/// Gathers chunk c (a literal) of the slice at chunk c0 for tokens t0 .. t0 + 3.
+fn load_xt4(c: u32, c0: u32, kc: u32, t0: u32) {
+  load_xt(c, 0u, c0, kc, t0);
+  load_xt(c, 1u, c0, kc, t0);
+  load_xt(c, 2u, c0, kc, t0);
+  load_xt(c, 3u, c0, kc, t0);
+}
+
+/// One token's dot product of a dequantized chunk d with the x at xq[b] (b a literal).
+fn token_dot(d: array<vec4<f32>, 8>, b: u32) -> vec4<f32> {
+  return d[0] * xq[b] + d[1] * xq[b + 1u] + d[2] * xq[b + 2u] + d[3] * xq[b + 3u] +
+    d[4] * xq[b + 4u] + d[5] * xq[b + 5u] + d[6] * xq[b + 6u] + d[7] * xq[b + 7u];
 }
 
 /// chunk_step for 4 tokens: one code load and dequantization, 4 dot products.
 fn chunk_step_t(c: u32, cb: u32, gb: u32, c0: u32, kc: u32) {
-  if (c0 + c < kc) {
+  if (WHOLE || c0 + c < kc) {
     let w = codes[cb + c];
-    let d0 = in_place4(w.x);
-    let d1 = in_place4(w.x >> 16u);
-    let d2 = in_place4(w.y);
-    let d3 = in_place4(w.y >> 16u);
-    let d4 = in_place4(w.z);
-    let d5 = in_place4(w.z >> 16u);
-    let d6 = in_place4(w.w);
-    let d7 = in_place4(w.w >> 16u);
-    for (var tt = 0u; tt < TOK; tt++) {
-      let b = 64u * tt + 8u * c;
-      acc4[tt] += d0 * xq[b] + d1 * xq[b + 1u] + d2 * xq[b + 2u] + d3 * xq[b + 3u] +
-        d4 * xq[b + 4u] + d5 * xq[b + 5u] + d6 * xq[b + 6u] + d7 * xq[b + 7u];
-    }
-    if (c % P == P - 1u || c0 + c == kc - 1u) {
+    let d = array<vec4<f32>, 8>(
+      in_place4(w.x),
+      in_place4(w.x >> 16u),
+      in_place4(w.y),
+      in_place4(w.y >> 16u),
+      in_place4(w.z),
+      in_place4(w.z >> 16u),
+      in_place4(w.w),
+      in_place4(w.w >> 16u),
+    );
+    // Written out per token: a loop here stays a loop on lavapipe (too big to
+    // unroll), and indexing xq by its counter made the pipeline take minutes
+    // to compile.
+    acc4[0] += token_dot(d, 8u * c);
+    acc4[1] += token_dot(d, 64u + 8u * c);
+    acc4[2] += token_dot(d, 128u + 8u * c);
+    acc4[3] += token_dot(d, 192u + 8u * c);
+    if (c % P == P - 1u || (!WHOLE && c0 + c == kc - 1u)) {
       let s = unpack2x16float(sz[gb + (c0 + c) / GC]);
       let sums = vec4<f32>(
         acc4[0].x + acc4[0].y + acc4[0].z + acc4[0].w,
@@ -221,14 +240,14 @@ fn gemm_u4_slice(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
   let t0 = TOK * (wid.y / ns);
   let s = wid.y % ns;
   let c0 = s * SLICE_T;
-  load_xt(0u, c0, kc, t0);
-  load_xt(1u, c0, kc, t0);
-  load_xt(2u, c0, kc, t0);
-  load_xt(3u, c0, kc, t0);
-  load_xt(4u, c0, kc, t0);
-  load_xt(5u, c0, kc, t0);
-  load_xt(6u, c0, kc, t0);
-  load_xt(7u, c0, kc, t0);
+  load_xt4(0u, c0, kc, t0);
+  load_xt4(1u, c0, kc, t0);
+  load_xt4(2u, c0, kc, t0);
+  load_xt4(3u, c0, kc, t0);
+  load_xt4(4u, c0, kc, t0);
+  load_xt4(5u, c0, kc, t0);
+  load_xt4(6u, c0, kc, t0);
+  load_xt4(7u, c0, kc, t0);
   for (var r = 0u; r < R; r++) {
     let n = (wid.x * R + r) * WG + lid.x;
     if (n >= p.N) {

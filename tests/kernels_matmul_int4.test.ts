@@ -291,8 +291,10 @@ Deno.test("int4 slice kernels: groups must tile the slices; slice counts and con
   assert.equal(slicesOf(11008), 22);
   assert.equal(slicesOf(11008, 8), 43);
   assert.equal(slicesOf(32), 1);
-  assert.deepEqual(sliceConstants(128), { WG: 8, R: 64, GC: 4, P: 4 });
-  assert.deepEqual(sliceConstants(4096, 8), { WG: 8, R: 64, GC: 128, P: 8 });
+  assert.deepEqual(sliceConstants(4096, 128), { WG: 8, R: 64, GC: 4, P: 4, WHOLE: 1 });
+  assert.deepEqual(sliceConstants(4096, 4096, 8), { WG: 8, R: 64, GC: 128, P: 8, WHOLE: 1 });
+  assert.deepEqual(sliceConstants(11008, 128), { WG: 8, R: 64, GC: 4, P: 4, WHOLE: 0 });
+  assert.deepEqual(sliceConstants(11008, 128, 8), { WG: 8, R: 64, GC: 4, P: 4, WHOLE: 1 });
 });
 
 Deno.test("int4 gemv_u4_slice refuses groups that do not tile its slices, naming the sizes", () =>

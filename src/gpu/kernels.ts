@@ -177,20 +177,25 @@ export function slicesOf(K: number, chunks: number = INT4_SLICE_CHUNKS.gemv): nu
 }
 
 /**
- * The override constants of a slice kernel for groups of G columns.
+ * The override constants of a slice kernel for K input features in groups of
+ * G columns: WHOLE (1 when K is a multiple of the slice, so the kernel skips
+ * its bounds tests) besides the tile sizes.
  *
  * @example
  * ```ts ignore
- * sliceConstants(128); // { WG: 8, R: 64, GC: 4, P: 4 }
- * sliceConstants(4096, 8); // { WG: 8, R: 64, GC: 128, P: 8 }
+ * sliceConstants(4096, 128); // { WG: 8, R: 64, GC: 4, P: 4, WHOLE: 1 }
+ * sliceConstants(11008, 11008, 8); // { WG: 8, R: 64, GC: 344, P: 8, WHOLE: 1 }
+ * sliceConstants(4000, 32); // { WG: 8, R: 64, GC: 1, P: 1, WHOLE: 0 }
  * ```
  */
 export function sliceConstants(
+  K: number,
   G: number,
   chunks: number = INT4_SLICE_CHUNKS.gemv,
 ): Record<string, number> {
   const gc = G / 32;
-  return { WG: SLICE_WG, R: SLICE_R, GC: gc, P: Math.min(gc, chunks) };
+  const whole = K % (32 * chunks) === 0 ? 1 : 0;
+  return { WG: SLICE_WG, R: SLICE_R, GC: gc, P: Math.min(gc, chunks), WHOLE: whole };
 }
 
 /**
@@ -715,7 +720,7 @@ export class WebGpuKernels {
     const pipeline = await this.#pipelines.get({
       shader: kernel.shader,
       entry: kernel.entry,
-      constants: sliceConstants(W.groupSize, kernel.slice),
+      constants: sliceConstants(W.cols, W.groupSize, kernel.slice),
     });
     const dispatch = makeDispatch(
       this.#gpu,
