@@ -67,8 +67,10 @@ fn in_place4(w: u32) -> vec4<f32> {
 }
 
 /// Gathers chunk c of the slice starting at chunk c0 of token t (c a literal).
+/// The bounds test stays even when WHOLE: without it lavapipe moved the x
+/// loads into the row loop (a decode GEMV ran 4x slower).
 fn load_x(c: u32, c0: u32, kc: u32, t: u32) {
-  if (WHOLE || c0 + c < kc) {
+  if (c0 + c < kc) {
     var s = vec4<f32>(0.0);
     for (var j = 0u; j < 8u; j++) {
       let v = x4[(t * p.K) / 4u + 8u * (c0 + c) + j];
@@ -170,9 +172,10 @@ var<private> xsum4: array<vec4<f32>, 8>;
 var<private> acc4: array<vec4<f32>, 4>;
 var<private> total4: vec4<f32>;
 
-/// Gathers chunk c of the slice at chunk c0 for token t0 + tt (c, tt literals).
+/// Gathers chunk c of the slice at chunk c0 for token t0 + tt (c, tt literals;
+/// the bounds test stays, as in load_x).
 fn load_xt(c: u32, tt: u32, c0: u32, kc: u32, t0: u32) {
-  if ((WHOLE || c0 + c < kc) && t0 + tt < p.T) {
+  if (c0 + c < kc && t0 + tt < p.T) {
     var s = vec4<f32>(0.0);
     for (var j = 0u; j < 8u; j++) {
       let v = x4[((t0 + tt) * p.K) / 4u + 8u * (c0 + c) + j];
