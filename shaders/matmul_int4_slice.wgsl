@@ -18,11 +18,14 @@
 //     y[t, n] = silu(gate partials) * (up partials).
 // The host passes the number of slices per token in p._p0.
 //
-// Measured on lavapipe: decode 4096x4096 about 1.8x the one-pass uniform-x
-// kernel (matmul_int4_ux.wgsl), prefill 2048x2048 x 64 tokens about 1.7x the
-// register tile (matmul_int4_reg.wgsl). Needs K % 32 == 0 and pieces of
-// P = min(G / 32, chunks per slice) chunks that divide both a slice and a
-// group (the kernel table checks this). Groups may straddle slices: the sum
+// Measured on lavapipe: decode 4096x4096 about 1.6-1.8x the one-pass uniform-x
+// kernel (matmul_int4_ux.wgsl), prefill 2048x2048 x 64 tokens about 2.7x the
+// register tile (matmul_int4_reg.wgsl). On lavapipe an `if` is a masked block
+// that runs whatever its condition, so what is known per pipeline (WHOLE)
+// is an override, and loops that index private arrays are written out.
+//
+// Needs K % 32 == 0 and pieces of P = min(G / 32, chunks per slice) chunks
+// that divide both a slice and a group (the kernel table checks this). Groups may straddle slices: the sum
 // over a group is linear, so each piece adds
 // scale * (sum(code * x) - zero * sum(x)) over its own columns.
 
