@@ -185,7 +185,7 @@ export function slicesOf(K: number, chunks: number = INT4_SLICE_CHUNKS.gemv): nu
  * ```ts ignore
  * sliceConstants(4096, 128); // { WG: 8, R: 64, GC: 4, P: 4, WHOLE: 1 }
  * sliceConstants(11008, 11008, 8); // { WG: 8, R: 64, GC: 344, P: 8, WHOLE: 1 }
- * sliceConstants(4064, 32); // { WG: 8, R: 64, GC: 1, P: 1, WHOLE: 0 }: a 31-chunk last slice
+ * sliceConstants(4064, 32); // { WG: 8, R: 64, GC: 1, P: 1, WHOLE: 0 }: a 15-chunk last slice
  * ```
  */
 export function sliceConstants(
