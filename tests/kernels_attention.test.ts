@@ -96,6 +96,10 @@ const CASES: [string, AttnCase][] = [
     "GQA 4/1 heads of 128, 3 causal queries from pos 128 (three chunks)",
     { shape: { nHeads: 4, nKv: 1, headDim: 128, maxSeq: 140 }, T: 3, pos: 128, qScale: 0.4 },
   ],
+  [
+    "GQA 2/1 heads of 256 (the largest head), 2 causal queries from pos 30",
+    { shape: { nHeads: 2, nKv: 1, headDim: 256, maxSeq: 40 }, T: 2, pos: 30, qScale: 0.3 },
+  ],
 ];
 
 for (const entry of ENTRIES) {

@@ -881,7 +881,9 @@ export class WebGpuKernels {
     const pipeline = await this.#pipelines.get({
       shader: kernel.shader,
       entry: kernel.shader,
-      constants: { WG: kernel.shader === "attention_rows" ? ROWS_WG : WG },
+      constants: kernel.shader === "attention_rows"
+        ? { WG: ROWS_WG, HD4: shape.headDim / 4 }
+        : { WG },
       kv: this.#kv(shape),
     });
     const params = this.#attentionParams(T, shape);
