@@ -224,11 +224,11 @@ const sliceSum = {
  * The int4 matmul kernel table: the first row whose `when` holds is used.
  * CPU-backed adapters (lavapipe: every load at a non-constant index a
  * per-lane gather, barriers expensive) decode with the two-pass slice kernel
- * (x gathered once per 512-column slice and shared by 64 rows; about 1.8x the
- * next row) where the group size allows, else with 4 rows per invocation
+ * (x gathered once per 512-column slice and shared by 64 rows; about 1.6-1.8x
+ * the next row) where the group size allows, else with 4 rows per invocation
  * reading x through a uniform binding (about 2x the storage form there), and
- * prefill with the slice kernel for 4 tokens per invocation (about 1.7x the
- * next row), else the barrier-free 4x4 register tile; GPUs decode with a workgroup per row
+ * prefill with the slice kernel for 4 tokens per invocation (about 2.7x the
+ * register tile), else the barrier-free 4x4 register tile; GPUs decode with a workgroup per row
  * (subgroupAdd when the adapter has subgroups, a shared-memory tree
  * otherwise) and prefill with the shared-memory tile.
  */
